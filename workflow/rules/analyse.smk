@@ -1,0 +1,79 @@
+# Everything after encoding reads cached embeddings: no transformer runs here.
+
+
+# Intrinsic dimension of one run's embeddings of the shared ID sample.
+rule intrinsic_dim:
+    input:
+        sample=emb("{run}", "idsample.npy"),
+    output:
+        table="results/intrinsic_dim/{run}.csv",
+    log:
+        "results/logs/intrinsic_dim/{run}.log",
+    benchmark:
+        "results/benchmarks/intrinsic_dim/{run}.tsv"
+    group:
+        "analyse"
+    resources:
+        **res("cpu"),
+    script:
+        "../scripts/intrinsic_dim.py"
+
+
+# Every compression method at every target dim, fitted on the fit set only.
+rule compress:
+    input:
+        eval=emb("{run}", "eval.npy"),
+        fit=emb("{run}", "fit.npy"),
+    output:
+        [f"results/compressed/{{run}}/{m}/dim-{d}.npy" for m in METHODS for d in DIMS],
+    params:
+        emb_dir=lambda w: f"results/embeddings/{w.run}",
+        compressed_root=lambda w: f"results/compressed/{w.run}",
+    log:
+        "results/logs/compress/{run}.log",
+    benchmark:
+        "results/benchmarks/compress/{run}.tsv"
+    group:
+        "analyse"
+    resources:
+        **res("cpu"),
+    script:
+        "../scripts/compress.py"
+
+
+# mteb scores of every (method, dim) of one run, from the cached embeddings.
+rule score:
+    input:
+        eval=emb("{run}", "eval.npy"),
+        texts=emb("{run}", "eval_texts.parquet"),
+        compressed=lambda w: [f"results/compressed/{w.run}/{m}/dim-{d}.npy" for m in METHODS for d in DIMS],
+    output:
+        table="results/scores/{run}.csv",
+    params:
+        emb_dir=lambda w: f"results/embeddings/{w.run}",
+        compressed_root=lambda w: f"results/compressed/{w.run}",
+        mteb_cache="results/mteb",
+    log:
+        "results/logs/score/{run}.log",
+    benchmark:
+        "results/benchmarks/score/{run}.tsv"
+    group:
+        "analyse"
+    resources:
+        **res("cpu"),
+    script:
+        "../scripts/score.py"
+
+
+# One tidy table per measurement kind: the hand-off to the figures.
+rule aggregate:
+    input:
+        scores=expand("results/scores/{run}.csv", run=RUNS),
+        ids=expand("results/intrinsic_dim/{run}.csv", run=RUNS),
+        losses=expand("results/models/{run}/loss.csv", run=TRAINED),
+    output:
+        **TABLES,
+    log:
+        "results/logs/aggregate.log",
+    script:
+        "../scripts/aggregate.py"

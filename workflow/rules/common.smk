@@ -1,0 +1,70 @@
+# Config loading, validation (before any job runs), the run registry and path helpers.
+# No torch / mteb imports here: every cluster job re-parses this file.
+import os
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+PKG_DIR = str(Path(workflow.basedir) / "workflow")
+sys.path.insert(0, PKG_DIR)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (PKG_DIR, os.environ.get("PYTHONPATH")) if p)
+
+from snakemake.exceptions import WorkflowError  # noqa: E402
+from tempcompress.config import ConfigError, evaluated_variants, expand_runs, load_config  # noqa: E402
+from tempcompress.figures import FIGURES  # noqa: E402
+
+# No `configfile:` directive: Snakemake deep-merges --configfile into it, so a small
+# config could never drop the default's variants.  The default is read only when no
+# --configfile / --config was given.
+if not config:
+    config.update(yaml.safe_load((Path(workflow.basedir) / "config" / "config.yaml").read_text()))
+try:
+    _validated = load_config(config)
+except ConfigError as exc:
+    raise WorkflowError(f"{exc}\n(fix the config file; nothing was run)") from None
+config.clear()
+config.update(_validated)
+
+RUNS = expand_runs(config)
+TRAINED = {r: s for r, s in RUNS.items() if s.kind != "base"}
+METHODS = config["compression"]["methods"]
+DIMS = [str(d) for d in config["compression"]["dims"]]
+VARIANT_PAIRS = evaluated_variants(config)
+
+
+def _alternatives(values):
+    return "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)) or "^$"
+
+
+wildcard_constraints:
+    run=_alternatives(RUNS),
+
+
+TABLES = {
+    name: f"results/tables/{name}.csv"
+    for name in ("scores", "intrinsic_dim", "variants", "training_loss")
+}
+FIGURE_PDFS = [f"paper_figures/{name}.pdf" for name in FIGURES]
+
+
+def res(stage):
+    """Resources of a stage from config['resources'] (mem_mb, runtime [min], gpu)."""
+    r = dict(config["resources"][stage])
+    r.pop("threads", None)
+    if not r.get("gpu"):
+        r.pop("gpu", None)
+    return r
+
+
+def stage_threads(stage, default):
+    return config["resources"][stage].get("threads", default)
+
+
+def model_dir(run):
+    return f"results/models/{run}/model"
+
+
+def emb(run, name):
+    return f"results/embeddings/{run}/{name}"

@@ -1,0 +1,13 @@
+# Fixed-seed, deduplicated text samples shared by every model: the ID sample and the
+# set that PCA / HPD / int8 are fitted on (both from the training corpus, never the test set).
+rule prepare_texts:
+    output:
+        id="results/data/id_texts.parquet",
+        fit="results/data/fit_texts.parquet",
+        meta="results/data/texts.meta.json",
+    log:
+        "results/logs/prepare_texts.log",
+    resources:
+        **res("cpu"),
+    script:
+        "../scripts/prepare_texts.py"

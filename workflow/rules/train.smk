@@ -1,0 +1,21 @@
+# Contrastive fine-tuning of one run (model x variant x temperature x seed); soups average
+# their parents.  Checkpoints live outside the outputs (results/checkpoints/) so that a
+# killed job resumes; the finished model is protected against accidental retraining.
+rule train:
+    input:
+        parents=lambda w: [model_dir(p) for p in RUNS[w.run].parents],
+    output:
+        model=protected(directory("results/models/{run}/model")),
+        loss="results/models/{run}/loss.csv",
+        meta="results/models/{run}/meta.json",
+    params:
+        checkpoint_dir=lambda w: f"results/checkpoints/{w.run}",
+    log:
+        "results/logs/train/{run}.log",
+    benchmark:
+        "results/benchmarks/train/{run}.tsv"
+    threads: stage_threads("train", 4)
+    resources:
+        **res("train"),
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,6 @@
+from tempcompress.smk import rule_context
+from tempcompress.tables import aggregate
+
+with rule_context(snakemake) as config:  # noqa: F821
+    sm = snakemake  # noqa: F821
+    aggregate(config, list(sm.input.scores), list(sm.input.ids), list(sm.input.losses), dict(sm.output.items()))

@@ -1,0 +1,6 @@
+from tempcompress.figures import make_figure
+from tempcompress.smk import rule_context
+
+with rule_context(snakemake) as config:  # noqa: F821
+    sm = snakemake  # noqa: F821
+    make_figure(sm.params.name, dict(sm.input.items()), config, sm.output.figure)

@@ -1,0 +1,5 @@
+from tempcompress.smk import rule_context
+from tempcompress.stages import intrinsic_dim
+
+with rule_context(snakemake) as config:  # noqa: F821
+    intrinsic_dim(config, snakemake.wildcards.run, snakemake.input.sample, snakemake.output.table)  # noqa: F821

@@ -1,0 +1,7 @@
+from tempcompress.smk import rule_context
+from tempcompress.stages import train
+
+with rule_context(snakemake) as config:  # noqa: F821
+    sm = snakemake  # noqa: F821
+    train(config, sm.wildcards.run, sm.output.model, sm.output.loss, sm.output.meta,
+          sm.params.checkpoint_dir, list(sm.input.parents))

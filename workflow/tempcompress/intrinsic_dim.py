@@ -1,0 +1,93 @@
+"""Intrinsic-dimension estimates of an embedding sample, with scikit-dimension's estimators.
+
+Duplicates (zero-distance neighbours) make skdim's MLE silently return 0 and break TwoNN,
+so samples are deduplicated (exact duplicates and zero-distance rows) in float64 first.
+The k-nearest-neighbour search dominates MLE's cost: it is computed once with
+scikit-learn (chunked, brute force) and passed to MLE as ``precomputed_knn_arrays``.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+class IntrinsicDimError(ValueError):
+    """An estimate that cannot be made (too few distinct points, non-finite input)."""
+
+
+def prepare_sample(x: np.ndarray, min_points: int = 10) -> np.ndarray:
+    """Float64 copy of the sample without duplicate points; refuses non-finite input."""
+    if not np.isfinite(x).all():
+        raise IntrinsicDimError("embeddings contain NaN/inf: the model diverged; retrain it before estimating ID")
+    x = np.unique(x.astype(np.float64), axis=0)
+    if len(x) < min_points:
+        raise IntrinsicDimError(f"only {len(x)} distinct points: raise intrinsic_dim.sample_size")
+    return x
+
+
+def knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and indices of the k nearest other points (self excluded)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(x)
+    dist, idx = nn.kneighbors(x)
+    return dist[:, 1:], idx[:, 1:]
+
+
+def twonn(x: np.ndarray, _opts: dict[str, Any]) -> float:
+    """TwoNN (Facco et al. 2017): ratio of 2nd to 1st neighbour distance."""
+    import skdim
+
+    return float(skdim.id.TwoNN().fit(x).dimension_)
+
+
+def mle(x: np.ndarray, opts: dict[str, Any]) -> float:
+    """Levina-Bickel MLE with k neighbours, averaged over points, on precomputed kNN."""
+    import skdim
+
+    k = opts.get("mle_k", 20)
+    dist, idx = knn(x, k)
+    est = skdim.id.MLE(K=k).fit(x, precomputed_knn_arrays=(dist, idx), n_neighbors=k)
+    return float(est.dimension_)
+
+
+def lpca(x: np.ndarray, _opts: dict[str, Any]) -> float:
+    """Global PCA estimate, Fukunaga-Olsen rule (eigenvalues above 5% of the largest)."""
+    import skdim
+
+    return float(skdim.id.lPCA(ver="FO", verbose=False).fit(x).dimension_)
+
+
+ESTIMATORS: dict[str, Callable[[np.ndarray, dict[str, Any]], float]] = {
+    "twonn": twonn,
+    "mle": mle,
+    "lpca": lpca,
+}
+
+
+def estimate(x: np.ndarray, estimators: list[str], opts: dict[str, Any] | None = None,
+             measure_memory: bool = False) -> list[dict[str, Any]]:
+    """One record per estimator: estimate, points used, seconds (and Python peak MiB if asked)."""
+    opts = opts or {}
+    sample = prepare_sample(x)
+    rows = []
+    for name in estimators:
+        if name not in ESTIMATORS:
+            raise IntrinsicDimError(f"unknown estimator '{name}'; choose from {sorted(ESTIMATORS)}")
+        if measure_memory:
+            tracemalloc.start()
+        t0 = time.perf_counter()
+        value = ESTIMATORS[name](sample, opts)
+        row = {"estimator": name, "id": value, "n_points": len(sample), "seconds": time.perf_counter() - t0}
+        if measure_memory:
+            row["peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+        if not np.isfinite(value) or value <= 0:
+            raise IntrinsicDimError(f"{name} returned {value}: check the sample for near-duplicates")
+        rows.append(row)
+    return rows

@@ -1,0 +1,129 @@
+"""The two mteb model wrappers that make "encode once, score many" work.
+
+* ``RecordingEncoder`` runs the real model: it encodes each distinct text a task asks
+  for once (mteb asks for the Lee documents 49 times each), keeps every embedding, and
+  so collects exactly the texts the tasks need, whatever their type.
+* ``LookupEncoder`` serves precomputed (compressed) embeddings by text, so mteb's own
+  evaluators score a variant without running a transformer.
+
+Prompts are not applied (the offline model has none); texts are the strings mteb's
+dataloaders hand to ``encode``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mteb.models.abs_encoder import AbsEncoder
+from mteb.models.model_meta import ModelMeta, ScoringFunction
+
+
+class EmbeddingsNotFiniteError(RuntimeError):
+    """A model produced NaN/inf embeddings (usually a diverged training run)."""
+
+
+def dataloader_texts(inputs: Any) -> list[str]:
+    """The texts of an mteb dataloader, in order."""
+    texts: list[str] = []
+    for batch in inputs:
+        texts.extend(batch["text"])
+    return texts
+
+
+def model_meta(name: str, revision: str, dim: int, experiment: dict[str, Any] | None = None) -> ModelMeta:
+    return ModelMeta.create_empty(
+        {
+            "name": f"tempcompress/{name}",
+            "revision": revision,
+            "embed_dim": dim,
+            "similarity_fn_name": ScoringFunction.COSINE,
+            "framework": ["Sentence Transformers"],
+            "experiment_kwargs": experiment,
+        }
+    )
+
+
+def encode_texts(model: Any, texts: list[str], batch_size: int, label: str) -> np.ndarray:
+    """float32 embeddings of texts (sentence-transformers sorts them by length into batches)."""
+    emb = model.encode(
+        texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=len(texts) > 2000
+    ).astype(np.float32)
+    if not np.isfinite(emb).all():
+        bad = int((~np.isfinite(emb).all(axis=1)).sum())
+        raise EmbeddingsNotFiniteError(
+            f"{label}: {bad} of {len(texts)} embeddings are NaN/inf; the model diverged "
+            "(retrain with a higher temperature or lower learning rate)"
+        )
+    return emb
+
+
+class RecordingEncoder(AbsEncoder):
+    """Encodes each distinct text once with a real model and remembers every embedding."""
+
+    def __init__(self, model: Any, name: str, batch_size: int = 64) -> None:
+        self.model = model
+        self.name = name
+        self.batch_size = batch_size
+        self.store: dict[str, np.ndarray] = {}
+        self.mteb_model_meta = model_meta(name, "recording", model.get_embedding_dimension())
+
+    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
+               prompt_type: Any = None, **kwargs: Any) -> np.ndarray:
+        texts = dataloader_texts(inputs)
+        new = [t for t in dict.fromkeys(texts) if t not in self.store]
+        if new:
+            emb = encode_texts(self.model, new, self.batch_size, f"model '{self.name}' on {task_metadata.name}")
+            self.store.update(zip(new, emb, strict=True))
+        return np.stack([self.store[t] for t in texts])
+
+    def table(self) -> tuple[list[str], np.ndarray]:
+        texts = list(self.store)
+        return texts, np.stack([self.store[t] for t in texts]).astype(np.float32)
+
+
+class LookupEncoder(AbsEncoder):
+    """Serves rows of a precomputed matrix by text; fails loudly on a text it never saw."""
+
+    def __init__(self, texts: list[str], matrix: np.ndarray, meta: ModelMeta) -> None:
+        self.row = {t: i for i, t in enumerate(texts)}
+        self.matrix = matrix
+        self.mteb_model_meta = meta
+        self.calls = 0
+
+    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
+               prompt_type: Any = None, **kwargs: Any) -> np.ndarray:
+        texts = dataloader_texts(inputs)
+        self.calls += 1
+        try:
+            idx = [self.row[t] for t in texts]
+        except KeyError as exc:
+            raise KeyError(
+                f"{task_metadata.name}: a text was not encoded by the encode stage ({str(exc)[:60]}...); "
+                "rerun the encode rule for this model (the task data changed?)"
+            ) from None
+        return np.asarray(self.matrix[idx], dtype=np.float32)
+
+
+def run_tasks(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None,
+              batch_size: int = 64) -> list[dict[str, Any]]:
+    """Evaluate with mteb.evaluate; one row per task: task, type, metric (main score), score."""
+    import mteb
+
+    cache = mteb.ResultCache(cache_path=cache_dir) if cache_dir is not None else None
+    result = mteb.evaluate(
+        encoder,
+        tasks,
+        cache=cache,
+        encode_kwargs={"batch_size": batch_size},
+        show_progress_bar=False,
+        overwrite_strategy="only-missing",
+    )
+    by_name = {t.metadata.name: t for t in tasks}
+    rows = []
+    for tr in result.task_results:
+        meta = by_name[tr.task_name].metadata
+        rows.append({"task": tr.task_name, "task_type": meta.type, "metric": meta.main_score,
+                     "score": float(tr.get_score())})
+    return rows

@@ -1,0 +1,83 @@
+"""Provenance: a small JSON beside every artifact (config hash, seed, versions, git commit)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("torch", "sentence-transformers", "transformers", "mteb", "scikit-dimension", "numpy", "snakemake")
+
+
+@cache
+def git_commit() -> str:
+    """The commit of the project checkout (with '+dirty' if it has uncommitted changes)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@cache
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Short SHA-256 of the config, canonically serialised."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """The record written beside an artifact; ``extra`` holds stage facts (seed, run, ...)."""
+    rec: dict[str, Any] = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "packages": package_versions(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }
+    if config is not None:
+        rec["config_hash"] = config_hash(config)
+        rec["run_name"] = config.get("run_name")
+    rec.update(extra)
+    return rec
+
+
+def write_json(path: str | Path, record: dict[str, Any]) -> None:
+    """Write JSON atomically (temp file + rename), so a killed job never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)

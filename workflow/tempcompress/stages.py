@@ -1,0 +1,209 @@
+"""One function per pipeline stage; the Snakemake scripts only pass paths to these.
+
+Each stage reads the cached artifacts of the stage before it and writes its own, with a
+provenance JSON beside it.  Nothing here re-encodes text after the encode stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import RunSpec, evaluated_variants, expand_runs
+from .provenance import file_sha256, provenance, write_json
+
+
+def _texts_out(path: str | Path, texts: list[str]) -> None:
+    pd.DataFrame({"text": texts}).to_parquet(path, index=False)
+
+
+def read_texts(path: str | Path) -> list[str]:
+    return pd.read_parquet(path)["text"].tolist()
+
+
+# ---- 0. text samples ---------------------------------------------------------------------
+
+
+def prepare_texts(config: dict[str, Any], id_out: str, fit_out: str, meta_out: str) -> None:
+    """Disjoint fixed-seed samples of distinct corpus sentences: the ID sample and the fit set."""
+    from .data import load_corpus, sample_texts, unique_sentences
+
+    sents = unique_sentences(load_corpus(config["training"]["corpus"], config["training"]["max_documents"]))
+    n_id = config["intrinsic_dim"]["sample_size"]
+    n_fit = config["compression"]["fit_size"]
+    shuffled = sample_texts(sents, len(sents), config["intrinsic_dim"]["seed"])
+    if len(shuffled) < n_id + n_fit:
+        raise ValueError(
+            f"the training corpus has {len(shuffled)} distinct sentences, fewer than "
+            f"intrinsic_dim.sample_size + compression.fit_size = {n_id + n_fit}: lower them or add corpora"
+        )
+    _texts_out(id_out, shuffled[:n_id])
+    _texts_out(fit_out, shuffled[n_id : n_id + n_fit])
+    write_json(meta_out, provenance(config, n_sentences=len(sents), n_id=n_id, n_fit=n_fit,
+                                    seed=config["intrinsic_dim"]["seed"]))
+
+
+# ---- 1. training -------------------------------------------------------------------------
+
+
+def train(config: dict[str, Any], run_id: str, model_out: str, loss_out: str, meta_out: str,
+          checkpoint_dir: str, parent_dirs: list[str]) -> None:
+    """Fine-tune one run (or average its parents for a soup) and save the model."""
+    from .data import load_corpus
+    from .mteb_bridge import encode_texts
+    from .models import load_model
+    from .training import (
+        TrainingDivergedError,
+        apply_masks,
+        check_finite_history,
+        clean_checkpoints,
+        fine_tune,
+        make_pairs,
+        make_soup,
+        prune_masks,
+        saliency_scores,
+        sparsity,
+        write_loss_curve,
+    )
+
+    spec: RunSpec = expand_runs(config)[run_id]
+    mcfg = config["models"][spec.model]
+    training = config["training"]
+    dims = config["compression"]["dims"]
+    ckpt = Path(checkpoint_dir)
+    extra: dict[str, Any] = {}
+    history: list[dict[str, Any]] = []
+    if spec.kind == "soup":
+        model = make_soup([Path(p) for p in parent_dirs])
+        extra["parents"] = list(spec.parents)
+    else:
+        model = load_model(mcfg["source"], revision=mcfg.get("revision"),
+                           reinit_top_layers=mcfg.get("reinit_top_layers", 0), seed=int(spec.seed))
+        masks = None
+        if spec.kind == "sparse":
+            docs = load_corpus(training["corpus"], training["max_documents"])
+            model.max_seq_length = training["max_seq_length"]
+            a, p = make_pairs(docs, 8 * training["batch_size"], "crop", training["crop_sentences"], int(spec.seed) + 1)
+            masks = prune_masks(saliency_scores(model, a, p, training["batch_size"]), spec.prune_fraction)
+            apply_masks(model, masks)
+            extra["sparsity_after_pruning"] = sparsity(model)
+        docs = load_corpus(training["corpus"], training["max_documents"])
+        history = fine_tune(model, spec, training, docs, ckpt, dims, masks=masks)
+        check_finite_history(history, spec)
+        if masks is not None:
+            extra["sparsity_final"] = sparsity(model)
+    probe = ["a short probe sentence to check the model still produces finite embeddings"] * 2
+    try:
+        encode_texts(model, probe, 2, f"run '{run_id}' (tau={spec.tau_label})")
+    except RuntimeError as exc:
+        raise TrainingDivergedError(str(exc)) from exc
+    model.save(model_out)
+    write_loss_curve(history, Path(loss_out), spec)
+    write_json(meta_out, provenance(config, run=run_id, seed=spec.seed, tau=spec.tau_label, kind=spec.kind,
+                                    variant=spec.variant, steps=len(history), **extra))
+    clean_checkpoints(ckpt)
+
+
+# ---- 2. encoding -------------------------------------------------------------------------
+
+
+def encode(config: dict[str, Any], run_id: str, model_dir: str | None, id_texts: str, fit_texts: str,
+           out_dir: str) -> None:
+    """Encode, once, every text the tasks ask for plus the ID sample and the fit set."""
+    from .models import load_model, load_trained
+    from .mteb_bridge import RecordingEncoder, encode_texts, run_tasks
+    from .tasks import build_tasks
+
+    spec: RunSpec = expand_runs(config)[run_id]
+    ev = config["evaluation"]
+    if model_dir is None:
+        mcfg = config["models"][spec.model]
+        model = load_model(mcfg["source"], revision=mcfg.get("revision"),
+                           reinit_top_layers=mcfg.get("reinit_top_layers", 0))
+    else:
+        model = load_trained(model_dir)
+    model.max_seq_length = ev["max_seq_length"]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recorder = RecordingEncoder(model, run_id, ev["batch_size"])
+    run_tasks(recorder, build_tasks(ev["tasks"], ev), cache_dir=None, batch_size=ev["batch_size"])
+    texts, matrix = recorder.table()
+    np.save(out / "eval.npy", matrix)
+    _texts_out(out / "eval_texts.parquet", texts)
+    for name, src in (("idsample", id_texts), ("fit", fit_texts)):
+        np.save(out / f"{name}.npy", encode_texts(model, read_texts(src), ev["batch_size"], f"run '{run_id}'"))
+    write_json(out / "meta.json", provenance(config, run=run_id, seed=spec.seed, n_eval_texts=len(texts),
+                                             dim=int(matrix.shape[1]), max_seq_length=ev["max_seq_length"],
+                                             eval_sha256=file_sha256(out / "eval.npy")))
+
+
+# ---- 3. intrinsic dimension --------------------------------------------------------------
+
+
+def intrinsic_dim(config: dict[str, Any], run_id: str, sample_npy: str, out_csv: str) -> None:
+    """ID estimates of a run's embeddings of the shared, fixed ID sample."""
+    from .intrinsic_dim import estimate
+
+    cfg = config["intrinsic_dim"]
+    rows = estimate(np.load(sample_npy), cfg["estimators"], {"mle_k": cfg["mle_k"]})
+    df = pd.DataFrame(rows)
+    df.insert(0, "run", run_id)
+    df.to_csv(out_csv, index=False)
+    write_json(out_csv + ".meta.json", provenance(config, run=run_id, seed=cfg["seed"]))
+
+
+# ---- 4. compression ----------------------------------------------------------------------
+
+
+def compress(config: dict[str, Any], run_id: str, emb_dir: str, out_root: str) -> None:
+    """Compressed eval embeddings of one run: every method at every target dim.
+
+    Written as <out_root>/<method>/dim-<d>.npy; each method is fitted on the fit set only.
+    """
+    from .compression import compress as do_compress
+
+    emb = Path(emb_dir)
+    full, fit = np.load(emb / "eval.npy"), np.load(emb / "fit.npy")
+    comp = config["compression"]
+    opts = {"seed": comp["seed"], "hpd_epochs": comp["hpd_epochs"]}
+    for method in comp["methods"]:
+        folder = Path(out_root) / method
+        folder.mkdir(parents=True, exist_ok=True)
+        for dim in comp["dims"]:
+            np.save(folder / f"dim-{dim}.npy", do_compress(method, fit, full, int(dim), opts))
+    write_json(Path(out_root) / "meta.json",
+               provenance(config, run=run_id, seed=comp["seed"], methods=comp["methods"], dims=comp["dims"],
+                          fit_size=len(fit)))
+
+
+# ---- 5. scoring --------------------------------------------------------------------------
+
+
+def score(config: dict[str, Any], run_id: str, emb_dir: str, compressed_root: str, out_csv: str,
+          mteb_cache: str) -> None:
+    """mteb scores of every (method, dim) of one run, served from cached embeddings.
+
+    One variant's matrix is memory-mapped at a time, so peak memory is one variant, not all.
+    """
+    from .mteb_bridge import LookupEncoder, model_meta, run_tasks
+    from .tasks import build_tasks
+
+    ev = config["evaluation"]
+    emb = Path(emb_dir)
+    texts = read_texts(emb / "eval_texts.parquet")
+    revision = file_sha256(emb / "eval.npy")[:12]
+    tasks = build_tasks(ev["tasks"], ev)
+    rows = []
+    for method, dim in evaluated_variants(config):
+        path = emb / "eval.npy" if method == "none" else Path(compressed_root) / method / f"dim-{dim}.npy"
+        matrix = np.load(path, mmap_mode="r")
+        meta = model_meta(run_id, revision, int(matrix.shape[1]),
+                          {"method": method, "dim": dim, "sha": file_sha256(path)[:12]})
+        for row in run_tasks(LookupEncoder(texts, matrix, meta), tasks, Path(mteb_cache), ev["batch_size"]):
+            rows.append({"run": run_id, "method": method, "dim": dim, **row})
+        del matrix
+    pd.DataFrame(rows).to_csv(out_csv, index=False)
+    write_json(out_csv + ".meta.json", provenance(config, run=run_id, embeddings_revision=revision))

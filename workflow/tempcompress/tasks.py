@@ -1,0 +1,152 @@
+"""Evaluation tasks: local mteb task classes over the shipped data, or real MTEB tasks.
+
+The local tasks subclass mteb's own abstract tasks (AbsTaskSTS, AbsTaskClassification,
+AbsTaskClustering, AbsTaskRetrieval) and only override ``load_data``; mteb's evaluators
+do the scoring.  mteb is imported lazily so that config checks stay fast.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+LOCAL_TASKS = {
+    "LeeSTS": "STS: 1,225 pairs of 50 news documents rated by humans (Lee et al. 2005)",
+    "BBCNewsClassification": "classification of BBC News article bodies into 5 topics",
+    "BBCNewsClustering": "clustering of BBC News article bodies into 5 topics",
+    "BBCHeadlineRetrieval": "known-item retrieval: the BBC headline is the query, its article the document",
+}
+
+
+def _metadata(name: str, type_: str, main_score: str, description: str) -> Any:
+    from mteb.abstasks.task_metadata import TaskMetadata
+
+    return TaskMetadata(
+        name=name,
+        type=type_,
+        main_score=main_score,
+        description=description,
+        reference="https://github.com/piskvorky/gensim",
+        dataset={"path": f"local/{name}", "revision": "tempcompress-1"},
+        category="t2t",
+        eval_splits=["test"],
+        eval_langs=["eng-Latn"],
+        date=("2000-01-01", "2005-12-31"),
+        dialect=["Written"],
+        domains=["News"],
+        task_subtypes=[],
+        license="not specified",
+        annotations_creators="human-annotated",
+        modalities=["text"],
+        sample_creation="found",
+        bibtex_citation="",
+    )
+
+
+@cache
+def _local_task_classes() -> dict[str, type]:
+    from datasets import Dataset, DatasetDict
+    from mteb.abstasks import AbsTaskClassification, AbsTaskClustering, AbsTaskRetrieval, AbsTaskSTS
+    from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
+
+    from .data import bbc_sample, lee_documents, lee_similarity_pairs
+
+    class LeeSTS(AbsTaskSTS):
+        metadata = _metadata("LeeSTS", "STS", "cosine_spearman", LOCAL_TASKS["LeeSTS"])
+        min_score = 0
+        max_score = 1
+
+        def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+            docs = lee_documents()
+            pairs = lee_similarity_pairs()
+            self.dataset = DatasetDict(
+                {
+                    "test": Dataset.from_dict(
+                        {
+                            "sentence1": [docs[i] for i, _, _ in pairs],
+                            "sentence2": [docs[j] for _, j, _ in pairs],
+                            "score": [s for _, _, s in pairs],
+                        }
+                    )
+                }
+            )
+            self.data_loaded = True
+
+    class _BBC:
+        max_documents = 400
+        sample_seed = 0
+
+        def _articles(self) -> list:
+            return bbc_sample(self.max_documents, self.sample_seed)
+
+    class BBCNewsClassification(_BBC, AbsTaskClassification):
+        metadata = _metadata("BBCNewsClassification", "Classification", "accuracy", LOCAL_TASKS["BBCNewsClassification"])
+        samples_per_label = 32
+        n_experiments = 3
+
+        def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+            arts = self._articles()
+            cut = len(arts) // 2
+            split = {"train": arts[:cut], "test": arts[cut:]}
+            self.dataset = DatasetDict(
+                {
+                    k: Dataset.from_dict({"text": [a.body for a in v], "label": [a.category for a in v]})
+                    for k, v in split.items()
+                }
+            )
+            self.data_loaded = True
+
+    class BBCNewsClustering(_BBC, AbsTaskClustering):
+        metadata = _metadata("BBCNewsClustering", "Clustering", "v_measure", LOCAL_TASKS["BBCNewsClustering"])
+        max_fraction_of_documents_to_embed = None
+        n_clusters = 3  # mteb: number of clustering experiments (k comes from the labels)
+
+        def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+            arts = self._articles()
+            self.dataset = DatasetDict(
+                {"test": Dataset.from_dict({"sentences": [a.body for a in arts], "labels": [a.category for a in arts]})}
+            )
+            self.data_loaded = True
+
+    class BBCHeadlineRetrieval(_BBC, AbsTaskRetrieval):
+        metadata = _metadata("BBCHeadlineRetrieval", "Retrieval", "ndcg_at_10", LOCAL_TASKS["BBCHeadlineRetrieval"])
+
+        def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+            arts = self._articles()
+            queries = Dataset.from_list([{"id": f"q-{a.doc_id}", "text": a.headline} for a in arts])
+            corpus = Dataset.from_list([{"id": a.doc_id, "text": a.body, "title": ""} for a in arts])
+            rel = {f"q-{a.doc_id}": {a.doc_id: 1} for a in arts}
+            split = RetrievalSplitData(corpus=corpus, queries=queries, relevant_docs=rel, top_ranked=None)
+            self.dataset = {"default": {"test": split}}
+            self.data_loaded = True
+
+    return {
+        "LeeSTS": LeeSTS,
+        "BBCNewsClassification": BBCNewsClassification,
+        "BBCNewsClustering": BBCNewsClustering,
+        "BBCHeadlineRetrieval": BBCHeadlineRetrieval,
+    }
+
+
+def build_tasks(names: list[str], evaluation: dict[str, Any]) -> list[Any]:
+    """mteb task objects for the configured names: local tasks, then real MTEB tasks."""
+    classes = _local_task_classes()
+    tasks = []
+    remote = [n for n in names if n not in classes]
+    for name in names:
+        if name not in classes:
+            continue
+        task = classes[name]()
+        if hasattr(task, "max_documents"):
+            task.max_documents = evaluation["max_documents"]
+        if name == "BBCNewsClassification":
+            task.n_experiments = evaluation["experiments"]
+            task.samples_per_label = evaluation["samples_per_label"]
+        if name == "BBCNewsClustering":
+            task.n_clusters = evaluation["experiments"]
+        tasks.append(task)
+    if remote:
+        import mteb
+
+        tasks += list(mteb.get_tasks(tasks=remote))
+    return tasks
