@@ -15,6 +15,8 @@ rule intrinsic_dim:
         "analyse"
     resources:
         **res("cpu"),
+    conda:
+        CPU_ENV
     script:
         "../scripts/intrinsic_dim.py"
 
@@ -37,6 +39,8 @@ rule compress:
         "analyse"
     resources:
         **res("cpu"),
+    conda:
+        CPU_ENV
     script:
         "../scripts/compress.py"
 
@@ -61,6 +65,8 @@ rule score:
         "analyse"
     resources:
         **res("cpu"),
+    conda:
+        CPU_ENV
     script:
         "../scripts/score.py"
 
@@ -75,5 +81,7 @@ rule aggregate:
         **TABLES,
     log:
         "results/logs/aggregate.log",
+    conda:
+        CPU_ENV
     script:
         "../scripts/aggregate.py"

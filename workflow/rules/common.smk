@@ -1,15 +1,12 @@
 # Config loading, validation (before any job runs), the run registry and path helpers.
 # No torch / mteb imports here: every cluster job re-parses this file.
-import os
 import re
 import sys
 from pathlib import Path
 
 import yaml
 
-PKG_DIR = str(Path(workflow.basedir) / "workflow")
-sys.path.insert(0, PKG_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (PKG_DIR, os.environ.get("PYTHONPATH")) if p)
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the tempcompress package
 
 from snakemake.exceptions import WorkflowError  # noqa: E402
 from tempcompress.config import ConfigError, evaluated_variants, expand_runs, load_config  # noqa: E402
@@ -47,6 +44,15 @@ TABLES = {
     for name in ("scores", "intrinsic_dim", "variants", "training_loss")
 }
 FIGURE_PDFS = [f"paper_figures/{name}.pdf" for name in FIGURES]
+
+
+# conda environments (--software-deployment-method conda); paths relative to workflow/rules/
+CPU_ENV = "../../envs/cpu.yaml"
+
+
+def env_for(stage):
+    """The CUDA environment for stages that request a GPU, else the CPU one."""
+    return "../../envs/cuda.yaml" if config["resources"][stage].get("gpu") else CPU_ENV
 
 
 def res(stage):

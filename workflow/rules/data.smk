@@ -9,5 +9,7 @@ rule prepare_texts:
         "results/logs/prepare_texts.log",
     resources:
         **res("cpu"),
+    conda:
+        CPU_ENV
     script:
         "../scripts/prepare_texts.py"

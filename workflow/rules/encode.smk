@@ -19,5 +19,7 @@ rule encode:
     threads: stage_threads("encode", 4)
     resources:
         **res("encode"),
+    conda:
+        env_for("encode")
     script:
         "../scripts/encode.py"

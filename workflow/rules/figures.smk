@@ -17,6 +17,8 @@ for _fig in FIGURES:
         log:
             f"results/logs/figures/{_fig}.log",
         localrule: True
+        conda:
+            CPU_ENV
         script:
             "../scripts/figure.py"
 

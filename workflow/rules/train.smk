@@ -17,5 +17,7 @@ rule train:
     threads: stage_threads("train", 4)
     resources:
         **res("train"),
+    conda:
+        env_for("train")
     script:
         "../scripts/train.py"

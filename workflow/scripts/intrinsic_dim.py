@@ -1,3 +1,8 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (package, also in conda envs)
+
 from tempcompress.smk import rule_context
 from tempcompress.stages import intrinsic_dim
 

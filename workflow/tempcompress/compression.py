@@ -152,7 +152,8 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("truncation", "keep the first d coordinates", _no_fit, truncate),
-        Method("binarization", "sign of the first d coordinates (d bits), Hamming-equivalent cosine", _no_fit, binarize),
+        Method("binarization", "sign of the first d coordinates (d bits), Hamming-equivalent cosine",
+               _no_fit, binarize),
         Method("int8", "first d coordinates, scalar-quantized to 8 bits (range fitted on training texts)",
                fit_int8, int8_quantize),
         Method("pca", "projection on the top d principal axes of training-text embeddings", fit_pca, pca_project),

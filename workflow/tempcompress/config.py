@@ -308,8 +308,12 @@ def check_semantics(config: dict[str, Any]) -> None:
     if remote:
         import mteb
 
-        known = {t.metadata.name for t in mteb.get_tasks()}
-        unknown = [t for t in remote if t not in known]
+        unknown = []
+        for name in remote:
+            try:
+                mteb.get_task(name)
+            except KeyError:
+                unknown.append(name)
         if unknown:
             raise ConfigError(
                 f"config key 'evaluation.tasks': unknown task(s) {unknown}: neither a local task "

@@ -179,7 +179,8 @@ def load_corpus(sources: list[str], max_documents: int = 5000) -> list[tuple[str
     for source in sources:
         kind, _, ref = source.partition(":")
         if source == "lee_background":
-            docs += [tuple(s) for s in map(split_sentences, read_lines_latin1(gensim_test_data() / "lee_background.cor")) if s]
+            lines = read_lines_latin1(gensim_test_data() / "lee_background.cor")
+            docs += [tuple(s) for s in map(split_sentences, lines) if s]
         elif source == "enwiki":
             docs += list(enwiki_documents())
         elif source == "bbc":

@@ -47,6 +47,16 @@ def _markers(variants: list[str]) -> dict[str, str]:
     return {v: VARIANT_MARKERS[i % len(VARIANT_MARKERS)] for i, v in enumerate(sorted(set(variants)))}
 
 
+def _tau_handles(pal: dict[str, Any], taus: Any) -> list[Any]:
+    """Legend entries for the temperatures present, numeric ones in order, then multi / none."""
+    order = sorted(set(taus), key=lambda x: (x in SPECIAL_COLOURS, 0.0 if x in SPECIAL_COLOURS else float(x)))
+    return [plt.Line2D([], [], marker="o", ls="", color=pal[k], label=f"τ={k}") for k in order]
+
+
+def _variant_handles(markers: dict[str, str]) -> list[Any]:
+    return [plt.Line2D([], [], marker=m, ls="", color="w", markeredgecolor="k", label=v) for v, m in markers.items()]
+
+
 def missing_runs(config: dict[str, Any], present: set[str]) -> list[str]:
     return [r for r in expand_runs(config) if r not in present]
 
@@ -169,9 +179,7 @@ def retention_vs_score(t: dict[str, pd.DataFrame], config: dict[str, Any], out: 
         ax.set_ylabel(f"retention at {dim} dims (compressed / full)")
         ax.set_title(f"{method}, {dim} dims")
         ax.grid(alpha=0.3)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=pal[k], label=f"τ={k}") for k in sorted(
-        {x for x in s["tau"]}, key=lambda x: (x in SPECIAL_COLOURS, float(x) if x not in SPECIAL_COLOURS else 0))]
-    handles += [plt.Line2D([], [], marker=m, ls="", color="w", markeredgecolor="k", label=v) for v, m in markers.items()]
+    handles = _tau_handles(pal, s["tau"]) + _variant_handles(markers)
     axes[0][-1].legend(handles=handles, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.suptitle("Compressibility vs absolute quality")
     _note_missing(fig, config, set(s["run"]))
@@ -199,7 +207,7 @@ def retention_vs_id(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str
         ax.set_xlabel(f"intrinsic dimension ({est})")
         ax.set_ylabel(f"{method} retention at {dmin} dims")
         ax.grid(alpha=0.3)
-    handles = [plt.Line2D([], [], marker=m, ls="", color="w", markeredgecolor="k", label=v) for v, m in markers.items()]
+    handles = _variant_handles(markers)
     axes[0][-1].legend(handles=handles, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.suptitle("Does intrinsic dimension predict compressibility? (colour = τ)")
     _note_missing(fig, config, set(s["run"]))
@@ -254,8 +262,7 @@ def variants_pareto(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str
             ax.set_xlabel("full-size score")
             ax.set_ylabel(f"score at {int(dim)} dims")
             ax.grid(alpha=0.3)
-    handles = [plt.Line2D([], [], marker=m, ls="", color="w", markeredgecolor="k", label=v) for v, m in markers.items()]
-    handles += [plt.Line2D([], [], marker="s", ls="", color=pal[k], label=f"τ={k}") for k in sorted(set(s["tau"]))]
+    handles = _variant_handles(markers) + _tau_handles(pal, s["tau"])
     axes[0][-1].legend(handles=handles, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.suptitle("Variants: quality at full size vs after compression (upper right is better)")
     _note_missing(fig, config, set(s["run"]))
@@ -291,7 +298,7 @@ def training_loss(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) 
     pal = tau_palette(_all_taus(config))
     fig, axes = plt.subplots(1, max(1, len(variants)), figsize=(3.4 * max(1, len(variants)), 3), squeeze=False)
     for ax, variant in zip(axes[0], variants, strict=False):
-        for (run, tau), g in loss[loss.variant == variant].groupby(["run", "tau"]):
+        for (_run, tau), g in loss[loss.variant == variant].groupby(["run", "tau"]):
             ax.plot(g["step"], g["loss"], color=pal.get(str(tau), "k"), lw=1, label=f"τ={tau}")
         ax.set_title(variant)
         ax.set_xlabel("training step")

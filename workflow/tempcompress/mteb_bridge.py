@@ -110,7 +110,12 @@ def run_tasks(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None,
               batch_size: int = 64) -> list[dict[str, Any]]:
     """Evaluate with mteb.evaluate; one row per task: task, type, metric (main score), score."""
     import mteb
+    from mteb._set_seed import _set_seed
 
+    for task in tasks:
+        # mteb tasks keep one RNG across evaluations (clustering draws its bootstrap samples
+        # from it): re-seed so that every variant is scored on the same samples.
+        task.rng_state, task.np_rng = _set_seed(task.seed)
     cache = mteb.ResultCache(cache_path=cache_dir) if cache_dir is not None else None
     result = mteb.evaluate(
         encoder,

@@ -53,8 +53,8 @@ def train(config: dict[str, Any], run_id: str, model_out: str, loss_out: str, me
           checkpoint_dir: str, parent_dirs: list[str]) -> None:
     """Fine-tune one run (or average its parents for a soup) and save the model."""
     from .data import load_corpus
-    from .mteb_bridge import encode_texts
     from .models import load_model
+    from .mteb_bridge import encode_texts
     from .training import (
         TrainingDivergedError,
         apply_masks,

@@ -80,7 +80,9 @@ def _local_task_classes() -> dict[str, type]:
             return bbc_sample(self.max_documents, self.sample_seed)
 
     class BBCNewsClassification(_BBC, AbsTaskClassification):
-        metadata = _metadata("BBCNewsClassification", "Classification", "accuracy", LOCAL_TASKS["BBCNewsClassification"])
+        metadata = _metadata(
+            "BBCNewsClassification", "Classification", "accuracy", LOCAL_TASKS["BBCNewsClassification"]
+        )
         samples_per_label = 32
         n_experiments = 3
 
@@ -148,5 +150,5 @@ def build_tasks(names: list[str], evaluation: dict[str, Any]) -> list[Any]:
     if remote:
         import mteb
 
-        tasks += list(mteb.get_tasks(tasks=remote))
+        tasks += [mteb.get_task(name) for name in remote]
     return tasks

@@ -61,8 +61,8 @@ def make_pairs(
 def build_loss(model: Any, spec: RunSpec, native_dim: int, target_dims: list[int]) -> Any:
     """The training loss of a run's kind (InfoNCE, multi-temperature, Matryoshka, ...)."""
     from sentence_transformers.sentence_transformer.losses import (
-        MatryoshkaLoss,
         Matryoshka2dLoss,
+        MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
 
@@ -248,6 +248,10 @@ def linear_weights(model: Any) -> dict[str, Any]:
     }
 
 
+def _to_device(features: dict[str, Any], device: Any) -> dict[str, Any]:
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+
+
 def saliency_scores(model: Any, anchors: list[str], positives: list[str], batch_size: int) -> dict[str, Any]:
     """|w * dL/dw| accumulated over batches of the alignment + uniformity loss, per linear weight."""
     import torch
@@ -259,7 +263,7 @@ def saliency_scores(model: Any, anchors: list[str], positives: list[str], batch_
         model.zero_grad(set_to_none=True)
         feats = [model.preprocess(texts) for texts in (anchors[start : start + batch_size],
                                                       positives[start : start + batch_size])]
-        embs = [model({k: v.to(model.device) for k, v in f.items()})["sentence_embedding"] for f in feats]
+        embs = [model(_to_device(f, model.device))["sentence_embedding"] for f in feats]
         alignment_uniformity_loss(*embs).backward()
         for k, w in weights.items():
             if w.grad is not None:

@@ -1,0 +1,31 @@
+"""Shared fixtures: the repository root, a validated tiny config, helpers to run snakemake."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def read_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture
+def tiny_raw() -> dict:
+    return read_yaml(ROOT / "config" / "tiny.yaml")
+
+
+def snakemake(*args: str, cwd: Path, timeout: int = 1800, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile with `cwd` as working directory (results land there)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(cwd), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})

@@ -1,0 +1,130 @@
+"""Config validation: every bad input fails before any job runs, naming the key and the fix."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from conftest import ROOT, read_yaml
+from tempcompress.config import ConfigError, evaluated_variants, expand_runs, load_config
+
+
+def _fails(raw: dict, *needles: str) -> str:
+    with pytest.raises(ConfigError) as exc:
+        load_config(raw)
+    msg = str(exc.value)
+    for needle in needles:
+        assert needle in msg, msg
+    return msg
+
+
+def test_default_and_paper_configs_validate() -> None:
+    for name in ("config.yaml", "tiny.yaml", "paper.yaml"):
+        cfg = load_config(read_yaml(ROOT / "config" / name))
+        assert cfg["intrinsic_dim"]["estimators"]
+
+
+def test_defaults_are_filled(tiny_raw: dict) -> None:
+    cfg = load_config(tiny_raw)
+    assert cfg["training"]["learning_rate"] == pytest.approx(1e-4)
+    assert cfg["resources"]["train"]["mem_mb"] > 0
+
+
+def test_runs_expand_the_grid(tiny_raw: dict) -> None:
+    runs = expand_runs(load_config(tiny_raw))
+    assert "minilm.base" in runs
+    assert {"minilm.crop.tau-0.05.seed-0", "minilm.crop.tau-1.0.seed-0"} <= set(runs)
+    soup = runs["minilm.soup.seed-0"]
+    assert soup.parents == ("minilm.crop.tau-0.05.seed-0", "minilm.crop.tau-1.0.seed-0")
+    assert runs["minilm.agg-nested.seed-0"].prefix_dims == (384, 32, 8)
+    assert len(runs) == 1 + 2 + 2 + 1 + 1 + 1 + 1 + 1 + 1
+
+
+def test_evaluated_variants_start_with_full(tiny_raw: dict) -> None:
+    pairs = evaluated_variants(load_config(tiny_raw))
+    assert pairs[0] == ("none", "full")
+    assert ("binarization", "8") in pairs and len(pairs) == 1 + 6 * 2
+
+
+def test_unknown_key(tiny_raw: dict) -> None:
+    tiny_raw["trianing"] = {}
+    _fails(tiny_raw, "trianing", "unknown key")
+
+
+def test_wrong_type(tiny_raw: dict) -> None:
+    tiny_raw["training"]["steps"] = "many"
+    _fails(tiny_raw, "training.steps", "not of type 'integer'")
+
+
+def test_temperature_must_be_positive(tiny_raw: dict) -> None:
+    tiny_raw["temperatures"] = ["0.0", "0.1"]
+    _fails(tiny_raw, "temperatures[0]", "must be > 0")
+
+
+def test_temperature_duplicates_by_value(tiny_raw: dict) -> None:
+    tiny_raw["temperatures"] = ["0.1", "0.10"]
+    _fails(tiny_raw, "same temperature")
+
+
+def test_target_dim_larger_than_embedding(tiny_raw: dict) -> None:
+    tiny_raw["compression"]["dims"] = [32, 1024]
+    _fails(tiny_raw, "compression.dims", "1024", "384-dimensional")
+
+
+def test_prefix_dim_larger_than_embedding(tiny_raw: dict) -> None:
+    tiny_raw["variants"]["agg-nested"]["prefix_dims"] = [512, 32, 8]
+    _fails(tiny_raw, "variants.agg-nested.prefix_dims", "512")
+
+
+def test_unknown_compression_method(tiny_raw: dict) -> None:
+    tiny_raw["compression"]["methods"] = ["truncation", "jpeg"]
+    _fails(tiny_raw, "compression.methods", "'jpeg'", "truncation")
+
+
+def test_unknown_estimator(tiny_raw: dict) -> None:
+    tiny_raw["intrinsic_dim"]["estimators"] = ["twonn", "danco2"]
+    _fails(tiny_raw, "intrinsic_dim.estimators", "danco2")
+
+
+def test_unknown_task(tiny_raw: dict) -> None:
+    tiny_raw["evaluation"]["tasks"] = ["LeeSTS", "NoSuchTaskXYZ"]
+    _fails(tiny_raw, "evaluation.tasks", "NoSuchTaskXYZ")
+
+
+def test_real_mteb_task_name_accepted(tiny_raw: dict) -> None:
+    tiny_raw["evaluation"]["tasks"] = ["LeeSTS", "STSBenchmark"]
+    load_config(tiny_raw)
+
+
+def test_missing_model_path(tiny_raw: dict, tmp_path) -> None:
+    tiny_raw["models"]["minilm"]["source"] = f"path:{tmp_path / 'nowhere'}"
+    _fails(tiny_raw, "does not exist", "nowhere")
+
+
+def test_missing_model_package(tiny_raw: dict) -> None:
+    tiny_raw["models"]["minilm"]["source"] = "package:no_such_model_pkg"
+    _fails(tiny_raw, "no_such_model_pkg", "not installed")
+
+
+def test_missing_corpus_file(tiny_raw: dict, tmp_path) -> None:
+    tiny_raw["training"]["corpus"] = [f"file:{tmp_path / 'missing.txt'}"]
+    _fails(tiny_raw, "training.corpus[0]", "missing.txt")
+
+
+def test_unknown_builtin_corpus(tiny_raw: dict) -> None:
+    tiny_raw["training"]["corpus"] = ["wikipedia_full"]
+    _fails(tiny_raw, "wikipedia_full", "lee_background")
+
+
+def test_soup_must_reference_infonce_variant(tiny_raw: dict) -> None:
+    bad = copy.deepcopy(tiny_raw)
+    bad["variants"]["soup"]["of"] = "mrl"
+    _fails(bad, "variants.soup.of")
+    bad = copy.deepcopy(tiny_raw)
+    bad["variants"]["soup"]["temperatures"] = ["0.05", "0.3"]
+    _fails(bad, "variants.soup.temperatures", "0.3")
+
+
+def test_sparse_needs_fraction(tiny_raw: dict) -> None:
+    del tiny_raw["variants"]["sparse"]["prune_fraction"]
+    _fails(tiny_raw, "variants.sparse", "prune_fraction")
