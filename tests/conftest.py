@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,20 @@ def tiny_raw() -> dict:
     return read_yaml(ROOT / "config" / "tiny.yaml")
 
 
-def snakemake(*args: str, cwd: Path, timeout: int = 1800, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the project's Snakefile with `cwd` as working directory (results land there)."""
+def snakemake(*args: str, cwd: Path, timeout: int = 1800, env: dict | None = None,
+              chdir: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile with `cwd` as working directory (results land there).
+
+    ``chdir`` is where the process starts (profiles such as ``--profile slurm`` resolve from it).
+    """
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(cwd), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=chdir or cwd,
+                          env={**os.environ, **(env or {})})
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """{rule: count} from the 'Job stats' table snakemake prints."""
+    if "Job stats:" not in stdout:
+        return {}
+    block = stdout.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}

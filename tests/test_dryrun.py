@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import yaml
-from conftest import ROOT, snakemake
-
-
-def _job_counts(stdout: str) -> dict[str, int]:
-    block = stdout.split("Job stats:")[1].split("total")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+from conftest import ROOT, job_counts, snakemake
 
 
 @pytest.mark.parametrize(
@@ -25,7 +18,7 @@ def _job_counts(stdout: str) -> dict[str, int]:
 def test_dry_run_schedules_the_whole_grid(config: str, models: int, runs: int, tmp_path) -> None:
     res = snakemake("-n", "--configfile", str(ROOT / "config" / config), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    counts = _job_counts(res.stdout)
+    counts = job_counts(res.stdout)
     assert counts["encode"] == counts["score"] == counts["intrinsic_dim"] == counts["compress"] == runs
     assert counts["train"] == runs - models  # every run but the un-fine-tuned base models
     assert counts["aggregate"] == 1

@@ -7,6 +7,8 @@ rule intrinsic_dim:
         sample=emb("{run}", "idsample.npy"),
     output:
         table="results/intrinsic_dim/{run}.csv",
+    params:
+        settings=settings("intrinsic_dim"),
     log:
         "results/logs/intrinsic_dim/{run}.log",
     benchmark:
@@ -29,6 +31,7 @@ rule compress:
     output:
         [f"results/compressed/{{run}}/{m}/dim-{d}.npy" for m in METHODS for d in DIMS],
     params:
+        settings=settings("compression"),
         emb_dir=lambda w: f"results/embeddings/{w.run}",
         compressed_root=lambda w: f"results/compressed/{w.run}",
     log:
@@ -54,6 +57,7 @@ rule score:
     output:
         table="results/scores/{run}.csv",
     params:
+        settings=settings("evaluation", "compression"),
         emb_dir=lambda w: f"results/embeddings/{w.run}",
         compressed_root=lambda w: f"results/compressed/{w.run}",
         mteb_cache="results/mteb",
@@ -74,9 +78,9 @@ rule score:
 # One tidy table per measurement kind: the hand-off to the figures.
 rule aggregate:
     input:
-        scores=expand("results/scores/{run}.csv", run=RUNS),
-        ids=expand("results/intrinsic_dim/{run}.csv", run=RUNS),
-        losses=expand("results/models/{run}/loss.csv", run=TRAINED),
+        scores=expand("results/scores/{run}.csv", run=ACTIVE),
+        ids=expand("results/intrinsic_dim/{run}.csv", run=ACTIVE),
+        losses=expand("results/models/{run}/loss.csv", run=[r for r in ACTIVE if r in TRAINED]),
     output:
         **TABLES,
     log:

@@ -9,6 +9,7 @@ import yaml
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the tempcompress package
 
 from snakemake.exceptions import WorkflowError  # noqa: E402
+from snakemake.logging import logger  # noqa: E402
 from tempcompress.config import ConfigError, evaluated_variants, expand_runs, load_config  # noqa: E402
 from tempcompress.figures import FIGURES  # noqa: E402
 
@@ -26,6 +27,19 @@ config.update(_validated)
 
 RUNS = expand_runs(config)
 TRAINED = {r: s for r, s in RUNS.items() if s.kind != "base"}
+
+# Runs that diverged in an earlier invocation (NaN/inf loss or embeddings) left a marker in
+# results/failed/.  They (and soups built on them) are left out of the tables, and the
+# figures list them as missing.  Delete the marker to retry the run.
+FAILED_DIR = "results/failed"
+DIVERGED = {p.stem for p in Path(FAILED_DIR).glob("*.json")} & set(RUNS)
+SKIPPED = {r for r, s in RUNS.items() if r in DIVERGED or DIVERGED & set(s.parents)}
+if SKIPPED:
+    logger.warning(
+        f"left out of the tables (diverged earlier, see {FAILED_DIR}/): {sorted(SKIPPED)}; "
+        "delete a marker to retry that run"
+    )
+ACTIVE = [r for r in RUNS if r not in SKIPPED]
 METHODS = config["compression"]["methods"]
 DIMS = [str(d) for d in config["compression"]["dims"]]
 VARIANT_PAIRS = evaluated_variants(config)
@@ -66,6 +80,16 @@ def res(stage):
 
 def stage_threads(stage, default):
     return config["resources"][stage].get("threads", default)
+
+
+def settings(*sections, run=None):
+    """The config sections a rule depends on, as a param: changing them reruns the rule."""
+    out = {s: config[s] for s in sections}
+    if run is not None:
+        spec = RUNS[run]
+        out["model"] = config["models"][spec.model]
+        out["variant"] = config["variants"].get(spec.variant)
+    return out
 
 
 def model_dir(run):

@@ -5,6 +5,8 @@ rule prepare_texts:
         id="results/data/id_texts.parquet",
         fit="results/data/fit_texts.parquet",
         meta="results/data/texts.meta.json",
+    params:
+        settings=settings("training", "intrinsic_dim", "compression"),
     log:
         "results/logs/prepare_texts.log",
     resources:

@@ -11,7 +11,9 @@ rule encode:
         fit=emb("{run}", "fit.npy"),
         meta=emb("{run}", "meta.json"),
     params:
+        settings=lambda w: settings("evaluation", run=w.run),
         out_dir=lambda w: f"results/embeddings/{w.run}",
+        failed_dir=FAILED_DIR,
     log:
         "results/logs/encode/{run}.log",
     benchmark:

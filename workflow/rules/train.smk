@@ -9,7 +9,9 @@ rule train:
         loss="results/models/{run}/loss.csv",
         meta="results/models/{run}/meta.json",
     params:
+        settings=lambda w: settings("training", run=w.run),
         checkpoint_dir=lambda w: f"results/checkpoints/{w.run}",
+        failed_dir=FAILED_DIR,
     log:
         "results/logs/train/{run}.log",
     benchmark:

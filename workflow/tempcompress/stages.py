@@ -49,9 +49,36 @@ def prepare_texts(config: dict[str, Any], id_out: str, fit_out: str, meta_out: s
 # ---- 1. training -------------------------------------------------------------------------
 
 
+def failure_marker(failed_dir: str | Path, run_id: str) -> Path:
+    return Path(failed_dir) / f"{run_id}.json"
+
+
+def record_divergence(config: dict[str, Any], run_id: str, failed_dir: str | Path, error: Exception) -> None:
+    """Leave a marker naming a diverged run: later invocations leave it out of the tables and
+    mark it missing in the figures (delete the marker to retry)."""
+    write_json(failure_marker(failed_dir, run_id), provenance(config, run=run_id, error=str(error)))
+
+
 def train(config: dict[str, Any], run_id: str, model_out: str, loss_out: str, meta_out: str,
-          checkpoint_dir: str, parent_dirs: list[str]) -> None:
-    """Fine-tune one run (or average its parents for a soup) and save the model."""
+          checkpoint_dir: str, parent_dirs: list[str], failed_dir: str = "results/failed") -> None:
+    """Fine-tune one run (or average its parents for a soup) and save the model.
+
+    A diverged run (NaN/inf loss or embeddings) fails with an error naming the run and its
+    temperature, and leaves a marker in ``failed_dir``.
+    """
+    from .mteb_bridge import EmbeddingsNotFiniteError
+    from .training import TrainingDivergedError
+
+    try:
+        _train(config, run_id, model_out, loss_out, meta_out, checkpoint_dir, parent_dirs)
+    except (TrainingDivergedError, EmbeddingsNotFiniteError) as exc:
+        record_divergence(config, run_id, failed_dir, exc)
+        raise
+    failure_marker(failed_dir, run_id).unlink(missing_ok=True)
+
+
+def _train(config: dict[str, Any], run_id: str, model_out: str, loss_out: str, meta_out: str,
+           checkpoint_dir: str, parent_dirs: list[str]) -> None:
     from .data import load_corpus
     from .models import load_model
     from .mteb_bridge import encode_texts
@@ -111,8 +138,19 @@ def train(config: dict[str, Any], run_id: str, model_out: str, loss_out: str, me
 
 
 def encode(config: dict[str, Any], run_id: str, model_dir: str | None, id_texts: str, fit_texts: str,
-           out_dir: str) -> None:
+           out_dir: str, failed_dir: str = "results/failed") -> None:
     """Encode, once, every text the tasks ask for plus the ID sample and the fit set."""
+    from .mteb_bridge import EmbeddingsNotFiniteError
+
+    try:
+        _encode(config, run_id, model_dir, id_texts, fit_texts, out_dir)
+    except EmbeddingsNotFiniteError as exc:
+        record_divergence(config, run_id, failed_dir, exc)
+        raise
+
+
+def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, id_texts: str, fit_texts: str,
+            out_dir: str) -> None:
     from .models import load_model, load_trained
     from .mteb_bridge import RecordingEncoder, encode_texts, run_tasks
     from .tasks import build_tasks

@@ -1,0 +1,73 @@
+"""A tiny real run of the whole pipeline: real training, real ID estimates, real mteb scores."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import ROOT, job_counts, snakemake
+from tempcompress.figures import FIGURES
+
+pytestmark = pytest.mark.slow
+TINY = str(ROOT / "config" / "tiny.yaml")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tiny")
+    res = snakemake("--cores", "2", "--configfile", TINY, cwd=work, timeout=1500)
+    if res.returncode != 0:
+        logs = "\n".join(p.read_text()[-2000:] for p in (work / "results" / "logs").rglob("*.log"))
+        pytest.fail(f"tiny pipeline failed:\n{res.stderr[-4000:]}\n{logs[-6000:]}")
+    yield work
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_every_figure_exists(tiny_run) -> None:
+    for name in FIGURES:
+        pdf = tiny_run / "paper_figures" / f"{name}.pdf"
+        assert pdf.is_file() and pdf.stat().st_size > 5000, name
+        assert pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_scores_table_is_complete_and_plausible(tiny_run) -> None:
+    s = pd.read_parquet(tiny_run / "results" / "tables" / "scores.parquet")
+    assert s["run"].nunique() == 11
+    assert set(s["task"]) == {"LeeSTS", "BBCNewsClassification", "BBCNewsClustering", "BBCHeadlineRetrieval"}
+    assert set(s["method"]) == {"none", "truncation", "binarization", "int8", "pca", "random_projection", "hpd"}
+    assert len(s) == 11 * 4 * (1 + 6 * 2)
+    assert s["score"].notna().all() and s["score"].between(-1, 1).all()
+    full = s[s.method == "none"]
+    assert (full["retention"] == 1).all()
+    assert full[full.task == "LeeSTS"]["score"].min() > 0.2  # a real embedding model, not noise
+    assert full[full.task == "BBCHeadlineRetrieval"]["score"].min() > 0.3
+    # compression to 8 dims loses quality on average
+    assert s[(s.method == "truncation") & (s.dim == "8")]["retention"].mean() < 0.98
+    assert {"config_hash", "git_commit", "mteb_version"} <= set(s.columns)
+
+
+def test_intrinsic_dim_table(tiny_run) -> None:
+    ids = pd.read_parquet(tiny_run / "results" / "tables" / "intrinsic_dim.parquet")
+    assert set(ids["estimator"]) == {"twonn", "mle", "lpca"}
+    assert ids["id"].between(1, 384).all()
+    assert (ids["n_points"] == 200).all()
+
+
+def test_variants_and_loss_tables(tiny_run) -> None:
+    v = pd.read_parquet(tiny_run / "results" / "tables" / "variants.parquet")
+    assert {"agg-sum", "agg-nested", "soup", "mrl", "mrl2d", "sparse", "dropout", "crop", "base"} <= set(v.variant)
+    loss = pd.read_parquet(tiny_run / "results" / "tables" / "training_loss.parquet")
+    assert loss["loss"].notna().all() and loss["run"].nunique() == 9  # all trained runs but the soup
+
+
+def test_rerun_schedules_nothing(tiny_run) -> None:
+    res = snakemake("-n", "--configfile", TINY, cwd=tiny_run)
+    assert res.returncode == 0
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_forcing_one_figure_rebuilds_only_that_figure(tiny_run) -> None:
+    res = snakemake("-n", "-f", "paper_figures/id_vs_tau.pdf", "--configfile", TINY, cwd=tiny_run)
+    assert res.returncode == 0
+    assert job_counts(res.stdout) == {"figure_id_vs_tau": 1}, res.stdout[-2000:]
