@@ -19,6 +19,10 @@ include: "workflow/rules/figures.smk"
 report: "workflow/report/workflow.rst"
 
 
+wildcard_constraints:
+    run=_alternatives(RUNS),
+
+
 localrules:
     all,
     aggregate,

@@ -49,10 +49,6 @@ def _alternatives(values):
     return "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)) or "^$"
 
 
-wildcard_constraints:
-    run=_alternatives(RUNS),
-
-
 TABLES = {
     name: f"results/tables/{name}.csv"
     for name in ("scores", "intrinsic_dim", "variants", "training_loss")
@@ -83,7 +79,7 @@ def stage_threads(stage, default):
 
 
 def settings(*sections, run=None):
-    """The config sections a rule depends on, as a param: changing them reruns the rule."""
+    """Config sections a step depends on, passed as params so that changing them reruns it."""
     out = {s: config[s] for s in sections}
     if run is not None:
         spec = RUNS[run]

@@ -152,10 +152,11 @@ def fine_tune(
         max_steps=steps,
         per_device_train_batch_size=training["batch_size"],
         learning_rate=training["learning_rate"],
-        warmup_ratio=training["warmup_ratio"],
+        warmup_steps=training["warmup_ratio"],  # a float < 1 is a ratio of max_steps (transformers 5)
         seed=seed,
         data_seed=seed,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # a NaN loss must reach StopOnDivergence, not be averaged away
         save_strategy="steps",
         save_steps=training["checkpoint_steps"],
         save_total_limit=1,
