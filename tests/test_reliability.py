@@ -59,12 +59,12 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path) -> None:
     cfg = _small_config(tmp_path, training=training)
     run = "minilm.crop.tau-0.1.seed-0"
     # a finished artifact of another job, to check it is never touched
-    first = snakemake("--cores", "2", "--configfile", str(cfg), "results/scores/minilm.base.csv", cwd=tmp_path)
+    first = snakemake("results/scores/minilm.base.csv", "--cores", "2", "--configfile", str(cfg), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     before = _checksums(tmp_path / "results" / "embeddings")
 
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--cores", "2",
-           "--configfile", str(cfg), f"results/models/{run}/model"]
+    cmd = [sys.executable, "-m", "snakemake", f"results/models/{run}/model", "-s", str(ROOT / "Snakefile"),
+           "-d", str(tmp_path), "--cores", "2", "--configfile", str(cfg)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ckpt = tmp_path / "results" / "checkpoints" / run
     deadline = time.time() + 300
@@ -81,7 +81,7 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path) -> None:
     killed_at = int(saved[-1].name.split("-")[1])
     assert killed_at < 14
 
-    again = snakemake("--cores", "2", "--configfile", str(cfg), f"results/models/{run}/model", cwd=tmp_path)
+    again = snakemake(f"results/models/{run}/model", "--cores", "2", "--configfile", str(cfg), cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     log = (tmp_path / "results" / "logs" / "train" / f"{run}.log").read_text()
     assert f"resuming {run} from" in log and f"checkpoint-{killed_at}" in log
