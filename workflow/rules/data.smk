@@ -4,6 +4,7 @@ rule prepare_texts:
     output:
         id="results/data/id_texts.parquet",
         fit="results/data/fit_texts.parquet",
+        docs="results/data/train_documents.parquet",
         meta="results/data/texts.meta.json",
     params:
         settings=settings("training", "intrinsic_dim", "compression"),

@@ -3,6 +3,7 @@
 # killed job resumes; the finished model is protected against accidental retraining.
 rule train:
     input:
+        docs=rules.prepare_texts.output.docs,
         parents=lambda w: [model_dir(p) for p in RUNS[w.run].parents],
     output:
         model=protected(directory("results/models/{run}/model")),

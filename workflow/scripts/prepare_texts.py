@@ -7,4 +7,5 @@ from tempcompress.smk import rule_context
 from tempcompress.stages import prepare_texts
 
 with rule_context(snakemake) as config:  # noqa: F821
-    prepare_texts(config, snakemake.output.id, snakemake.output.fit, snakemake.output.meta)  # noqa: F821
+    out = snakemake.output  # noqa: F821
+    prepare_texts(config, out.id, out.fit, out.docs, out.meta)

@@ -8,5 +8,5 @@ from tempcompress.stages import train
 
 with rule_context(snakemake) as config:  # noqa: F821
     sm = snakemake  # noqa: F821
-    train(config, sm.wildcards.run, sm.output.model, sm.output.loss, sm.output.meta,
+    train(config, sm.wildcards.run, sm.input.docs, sm.output.model, sm.output.loss, sm.output.meta,
           sm.params.checkpoint_dir, list(sm.input.parents), sm.params.failed_dir)

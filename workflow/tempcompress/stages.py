@@ -27,11 +27,22 @@ def read_texts(path: str | Path) -> list[str]:
 # ---- 0. text samples ---------------------------------------------------------------------
 
 
-def prepare_texts(config: dict[str, Any], id_out: str, fit_out: str, meta_out: str) -> None:
-    """Disjoint fixed-seed samples of distinct corpus sentences: the ID sample and the fit set."""
+def write_documents(path: str | Path, docs: list[tuple[str, ...]]) -> None:
+    pd.DataFrame({"doc": range(len(docs)), "sentences": [list(d) for d in docs]}).to_parquet(path, index=False)
+
+
+def read_documents(path: str | Path) -> list[tuple[str, ...]]:
+    return [tuple(s) for s in pd.read_parquet(path)["sentences"]]
+
+
+def prepare_texts(config: dict[str, Any], id_out: str, fit_out: str, docs_out: str, meta_out: str) -> None:
+    """The training documents, and disjoint fixed-seed samples of their distinct sentences:
+    the ID sample and the fit set."""
     from .data import load_corpus, sample_texts, unique_sentences
 
-    sents = unique_sentences(load_corpus(config["training"]["corpus"], config["training"]["max_documents"]))
+    docs = load_corpus(config["training"]["corpus"], config["training"]["max_documents"])
+    write_documents(docs_out, docs)
+    sents = unique_sentences(docs)
     n_id = config["intrinsic_dim"]["sample_size"]
     n_fit = config["compression"]["fit_size"]
     shuffled = sample_texts(sents, len(sents), config["intrinsic_dim"]["seed"])
@@ -42,7 +53,7 @@ def prepare_texts(config: dict[str, Any], id_out: str, fit_out: str, meta_out: s
         )
     _texts_out(id_out, shuffled[:n_id])
     _texts_out(fit_out, shuffled[n_id : n_id + n_fit])
-    write_json(meta_out, provenance(config, n_sentences=len(sents), n_id=n_id, n_fit=n_fit,
+    write_json(meta_out, provenance(config, n_documents=len(docs), n_sentences=len(sents), n_id=n_id, n_fit=n_fit,
                                     seed=config["intrinsic_dim"]["seed"]))
 
 
@@ -59,7 +70,7 @@ def record_divergence(config: dict[str, Any], run_id: str, failed_dir: str | Pat
     write_json(failure_marker(failed_dir, run_id), provenance(config, run=run_id, error=str(error)))
 
 
-def train(config: dict[str, Any], run_id: str, model_out: str, loss_out: str, meta_out: str,
+def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, loss_out: str, meta_out: str,
           checkpoint_dir: str, parent_dirs: list[str], failed_dir: str = "results/failed") -> None:
     """Fine-tune one run (or average its parents for a soup) and save the model.
 
@@ -70,16 +81,15 @@ def train(config: dict[str, Any], run_id: str, model_out: str, loss_out: str, me
     from .training import TrainingDivergedError
 
     try:
-        _train(config, run_id, model_out, loss_out, meta_out, checkpoint_dir, parent_dirs)
+        _train(config, run_id, docs_path, model_out, loss_out, meta_out, checkpoint_dir, parent_dirs)
     except (TrainingDivergedError, EmbeddingsNotFiniteError) as exc:
         record_divergence(config, run_id, failed_dir, exc)
         raise
     failure_marker(failed_dir, run_id).unlink(missing_ok=True)
 
 
-def _train(config: dict[str, Any], run_id: str, model_out: str, loss_out: str, meta_out: str,
+def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, loss_out: str, meta_out: str,
            checkpoint_dir: str, parent_dirs: list[str]) -> None:
-    from .data import load_corpus
     from .models import load_model
     from .mteb_bridge import encode_texts
     from .training import (
@@ -110,14 +120,13 @@ def _train(config: dict[str, Any], run_id: str, model_out: str, loss_out: str, m
         model = load_model(mcfg["source"], revision=mcfg.get("revision"),
                            reinit_top_layers=mcfg.get("reinit_top_layers", 0), seed=int(spec.seed))
         masks = None
+        docs = read_documents(docs_path)
         if spec.kind == "sparse":
-            docs = load_corpus(training["corpus"], training["max_documents"])
             model.max_seq_length = training["max_seq_length"]
             a, p = make_pairs(docs, 8 * training["batch_size"], "crop", training["crop_sentences"], int(spec.seed) + 1)
             masks = prune_masks(saliency_scores(model, a, p, training["batch_size"]), spec.prune_fraction)
             apply_masks(model, masks)
             extra["sparsity_after_pruning"] = sparsity(model)
-        docs = load_corpus(training["corpus"], training["max_documents"])
         history = fine_tune(model, spec, training, docs, ckpt, dims, masks=masks)
         check_finite_history(history, spec)
         if masks is not None:
