@@ -36,14 +36,14 @@ def test_runs_expand_the_grid(tiny_raw: dict) -> None:
     assert {"minilm.crop.tau-0.05.seed-0", "minilm.crop.tau-1.0.seed-0"} <= set(runs)
     soup = runs["minilm.soup.seed-0"]
     assert soup.parents == ("minilm.crop.tau-0.05.seed-0", "minilm.crop.tau-1.0.seed-0")
-    assert runs["minilm.agg-nested.seed-0"].prefix_dims == (384, 32, 8)
+    assert runs["minilm.agg-nested.seed-0"].prefix_dims == (384, 64, 16)
     assert len(runs) == 1 + 2 + 2 + 1 + 1 + 1 + 1 + 1 + 1
 
 
 def test_evaluated_variants_start_with_full(tiny_raw: dict) -> None:
     pairs = evaluated_variants(load_config(tiny_raw))
     assert pairs[0] == ("none", "full")
-    assert ("binarization", "8") in pairs and len(pairs) == 1 + 6 * 2
+    assert ("binarization", "16") in pairs and len(pairs) == 1 + 6 * 1
 
 
 def test_unknown_key(tiny_raw: dict) -> None:
@@ -67,12 +67,12 @@ def test_temperature_duplicates_by_value(tiny_raw: dict) -> None:
 
 
 def test_target_dim_larger_than_embedding(tiny_raw: dict) -> None:
-    tiny_raw["compression"]["dims"] = [32, 1024]
+    tiny_raw["compression"]["dims"] = [16, 1024]
     _fails(tiny_raw, "compression.dims", "1024", "384-dimensional")
 
 
 def test_prefix_dim_larger_than_embedding(tiny_raw: dict) -> None:
-    tiny_raw["variants"]["agg-nested"]["prefix_dims"] = [512, 32, 8]
+    tiny_raw["variants"]["agg-nested"]["prefix_dims"] = [512, 64, 16]
     _fails(tiny_raw, "variants.agg-nested.prefix_dims", "512")
 
 

@@ -36,14 +36,14 @@ def test_scores_table_is_complete_and_plausible(tiny_run) -> None:
     assert s["run"].nunique() == 11
     assert set(s["task"]) == {"LeeSTS", "BBCNewsClassification", "BBCNewsClustering", "BBCHeadlineRetrieval"}
     assert set(s["method"]) == {"none", "truncation", "binarization", "int8", "pca", "random_projection", "hpd"}
-    assert len(s) == 11 * 4 * (1 + 6 * 2)
+    assert len(s) == 11 * 4 * (1 + 6 * 1)
     assert s["score"].notna().all() and s["score"].between(-1, 1).all()
     full = s[s.method == "none"]
     assert (full["retention"] == 1).all()
     assert full[full.task == "LeeSTS"]["score"].min() > 0.2  # a real embedding model, not noise
     assert full[full.task == "BBCHeadlineRetrieval"]["score"].min() > 0.3
     # compression to 8 dims loses quality on average
-    assert s[(s.method == "truncation") & (s.dim == "8")]["retention"].mean() < 0.98
+    assert s[(s.method == "truncation") & (s.dim == "16")]["retention"].mean() < 0.98
     assert {"config_hash", "git_commit", "mteb_version"} <= set(s.columns)
 
 
@@ -71,3 +71,13 @@ def test_forcing_one_figure_rebuilds_only_that_figure(tiny_run) -> None:
     res = snakemake("-n", "-f", "paper_figures/id_vs_tau.pdf", "--configfile", TINY, cwd=tiny_run)
     assert res.returncode == 0
     assert job_counts(res.stdout) == {"figure_id_vs_tau": 1}, res.stdout[-2000:]
+
+
+def test_report_holds_every_figure_and_the_config(tiny_run) -> None:
+    res = snakemake("--report", "report.html", "--configfile", TINY, cwd=tiny_run)
+    assert res.returncode == 0, res.stderr[-3000:]
+    html = (tiny_run / "report.html").read_text(errors="replace")
+    for name in FIGURES:
+        assert f"{name}.pdf" in html, name
+    assert "config_used.yaml" in html
+    assert "Intrinsic dimension" in html  # a caption

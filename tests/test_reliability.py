@@ -53,10 +53,21 @@ def _training_pid(workdir: Path) -> int | None:
     return None
 
 
-def test_killed_training_resumes_from_its_checkpoint(tmp_path) -> None:
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """One working directory for the resume and divergence tests (the second reuses the first's results)."""
+    return tmp_path_factory.mktemp("reliability")
+
+
+def _training() -> dict:
     training = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())["training"]
     training.update(steps=14, checkpoint_steps=2)
-    cfg = _small_config(tmp_path, training=training)
+    return training
+
+
+def test_killed_training_resumes_from_its_checkpoint(workdir: Path) -> None:
+    tmp_path = workdir
+    cfg = _small_config(tmp_path, training=_training())
     run = "minilm.crop.tau-0.1.seed-0"
     # a finished artifact of another job, to check it is never touched
     first = snakemake("results/scores/minilm.base.csv", "--cores", "2", "--configfile", str(cfg), cwd=tmp_path)
@@ -107,8 +118,9 @@ def _nan_model(folder: Path) -> Path:
     return folder
 
 
-def test_diverged_runs_are_named_skipped_and_marked_missing(tmp_path) -> None:
-    cfg_path = _small_config(tmp_path)
+def test_diverged_runs_are_named_skipped_and_marked_missing(workdir: Path) -> None:
+    tmp_path = workdir
+    cfg_path = _small_config(tmp_path, training=_training())
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["models"]["broken"] = {"source": f"path:{_nan_model(tmp_path / 'nan_model')}"}
     cfg_path.write_text(yaml.safe_dump(cfg))

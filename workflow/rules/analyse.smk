@@ -83,6 +83,7 @@ rule aggregate:
         losses=expand("results/models/{run}/loss.csv", run=[r for r in ACTIVE if r in TRAINED]),
     output:
         **TABLES,
+        config=report("results/tables/config_used.yaml", caption="../report/config.rst", category="Config"),
     log:
         "results/logs/aggregate.log",
     conda:

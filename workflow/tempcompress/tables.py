@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from .config import expand_runs
 from .provenance import config_hash, git_commit, package_versions
@@ -71,3 +72,5 @@ def aggregate(config: dict[str, Any], score_csvs: list[str], id_csvs: list[str],
     write_table(id_table(config, id_csvs), out["intrinsic_dim"])
     write_table(variants_table(scores), out["variants"])
     write_table(_read_all(loss_csvs), out["training_loss"])
+    if "config" in out:
+        Path(out["config"]).write_text(yaml.safe_dump(config, sort_keys=False))
