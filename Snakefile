@@ -34,3 +34,4 @@ rule all:
     input:
         FIGURE_PDFS,
         TABLES.values(),
+        "results/summary.md",

@@ -31,6 +31,12 @@ def test_every_figure_exists(tiny_run) -> None:
         assert pdf.read_bytes()[:4] == b"%PDF"
 
 
+def test_summary_has_the_headline_numbers(tiny_run) -> None:
+    text = (tiny_run / "results" / "summary.md").read_text()
+    assert "Intrinsic dimension per temperature" in text and "| crop | 1.0 |" in text
+    assert "Best variant at each dim: truncation" in text
+
+
 def test_scores_table_is_complete_and_plausible(tiny_run) -> None:
     s = pd.read_parquet(tiny_run / "results" / "tables" / "scores.parquet")
     assert s["run"].nunique() == 11
@@ -81,3 +87,24 @@ def test_report_holds_every_figure_and_the_config(tiny_run) -> None:
         assert f"{name}.pdf" in html, name
     assert "config_used.yaml" in html
     assert "Intrinsic dimension" in html  # a caption
+
+
+def test_rerun_gives_bit_identical_embeddings_and_identical_scores(tiny_run, tmp_path) -> None:
+    import yaml
+    from tempcompress.config import load_config
+    from tempcompress.stages import encode, score
+
+    cfg = load_config(yaml.safe_load(open(TINY)))
+    res = tiny_run / "results"
+    run = "minilm.crop.tau-1.0.seed-0"
+    encode(cfg, run, str(res / "models" / run / "model"), str(res / "data" / "id_texts.parquet"),
+           str(res / "data" / "fit_texts.parquet"), str(tmp_path / "emb"))
+    for name in ("eval.npy", "idsample.npy", "fit.npy"):
+        assert (tmp_path / "emb" / name).read_bytes() == (res / "embeddings" / run / name).read_bytes(), name
+    score(cfg, run, str(tmp_path / "emb"), str(res / "compressed" / run), str(tmp_path / "scores.csv"),
+          str(tmp_path / "mteb"))
+    again = pd.read_csv(tmp_path / "scores.csv")
+    before = pd.read_csv(res / "scores" / f"{run}.csv")
+    pd.testing.assert_frame_equal(again, before)
+    meta = yaml.safe_load((res / "embeddings" / run / "meta.json").read_text())
+    assert meta["seed"] == "0" and meta["git_commit"] and meta["packages"]["torch"].startswith("2.13")

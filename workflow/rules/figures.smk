@@ -23,6 +23,21 @@ for _fig in FIGURES:
             "../scripts/figure.py"
 
 
+# Headline numbers (ID per tau, retention, best variant per dim) as Markdown.
+rule summary:
+    input:
+        **TABLES,
+    output:
+        summary="results/summary.md",
+    log:
+        "results/logs/summary.log",
+    localrule: True
+    conda:
+        CPU_ENV
+    script:
+        "../scripts/summary.py"
+
+
 # Build every figure.
 rule figures:
     input:

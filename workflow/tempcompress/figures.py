@@ -83,6 +83,16 @@ def _save(fig: Any, out: str | Path) -> None:
     plt.close(fig)
 
 
+def _finish(fig: Any, title: str, config: dict[str, Any], present: set[str], out: str | Path,
+            legend_ax: Any = None, handles: list[Any] | None = None) -> None:
+    """Legend outside the last panel, title, the note on missing runs, and save."""
+    if legend_ax is not None and handles:
+        legend_ax.legend(handles=handles, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.suptitle(title)
+    _note_missing(fig, config, present)
+    _save(fig, out)
+
+
 # ---- figures -------------------------------------------------------------------------------
 
 
@@ -114,9 +124,7 @@ def id_vs_tau(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -> N
         ax.set_title(est)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("Intrinsic dimension of the embedding space vs temperature")
-    _note_missing(fig, config, set(ids["run"]))
-    _save(fig, out)
+    _finish(fig, "Intrinsic dimension of the embedding space vs temperature", config, set(ids["run"]), out)
 
 
 def score_vs_dim(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -> None:
@@ -146,9 +154,13 @@ def score_vs_dim(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -
     for ax in list(axes.flat)[len(methods):]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7, title="dotted: full size", title_fontsize=7)
-    fig.suptitle(f"Score vs target dimension ({_first_infonce(config)} fine-tuning, mean ± sd over seeds)")
-    _note_missing(fig, config, set(s["run"]))
-    _save(fig, out)
+    _finish(
+        fig,
+        f"Score vs target dimension ({_first_infonce(config)} fine-tuning, mean ± sd over seeds)",
+        config,
+        set(s["run"]),
+        out,
+    )
 
 
 def _first_infonce(config: dict[str, Any]) -> str:
@@ -179,11 +191,15 @@ def retention_vs_score(t: dict[str, pd.DataFrame], config: dict[str, Any], out: 
         ax.set_ylabel(f"retention at {dim} dims (compressed / full)")
         ax.set_title(f"{method}, {dim} dims")
         ax.grid(alpha=0.3)
-    handles = _tau_handles(pal, s["tau"]) + _variant_handles(markers)
-    axes[0][-1].legend(handles=handles, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.suptitle("Compressibility vs absolute quality")
-    _note_missing(fig, config, set(s["run"]))
-    _save(fig, out)
+    _finish(
+        fig,
+        "Compressibility vs absolute quality",
+        config,
+        set(s["run"]),
+        out,
+        axes[0][-1],
+        _tau_handles(pal, s["tau"]) + _variant_handles(markers),
+    )
 
 
 def retention_vs_id(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -> None:
@@ -207,11 +223,15 @@ def retention_vs_id(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str
         ax.set_xlabel(f"intrinsic dimension ({est})")
         ax.set_ylabel(f"{method} retention at {dmin} dims")
         ax.grid(alpha=0.3)
-    handles = _variant_handles(markers)
-    axes[0][-1].legend(handles=handles, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.suptitle("Does intrinsic dimension predict compressibility? (colour = τ)")
-    _note_missing(fig, config, set(s["run"]))
-    _save(fig, out)
+    _finish(
+        fig,
+        "Does intrinsic dimension predict compressibility? (colour = τ)",
+        config,
+        set(s["run"]),
+        out,
+        axes[0][-1],
+        _variant_handles(markers),
+    )
 
 
 def task_type_tradeoff(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -> None:
@@ -234,9 +254,7 @@ def task_type_tradeoff(t: dict[str, pd.DataFrame], config: dict[str, Any], out: 
         ax.set_ylabel(f"{meta['metric']} (full size)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
-    fig.suptitle("Task-type trade-off vs temperature")
-    _note_missing(fig, config, set(s["run"]))
-    _save(fig, out)
+    _finish(fig, "Task-type trade-off vs temperature", config, set(s["run"]), out)
 
 
 def variants_pareto(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -> None:
@@ -262,11 +280,15 @@ def variants_pareto(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str
             ax.set_xlabel("full-size score")
             ax.set_ylabel(f"score at {int(dim)} dims")
             ax.grid(alpha=0.3)
-    handles = _variant_handles(markers) + _tau_handles(pal, s["tau"])
-    axes[0][-1].legend(handles=handles, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.suptitle("Variants: quality at full size vs after compression (upper right is better)")
-    _note_missing(fig, config, set(s["run"]))
-    _save(fig, out)
+    _finish(
+        fig,
+        "Variants: quality at full size vs after compression (upper right is better)",
+        config,
+        set(s["run"]),
+        out,
+        axes[0][-1],
+        _variant_handles(markers) + _tau_handles(pal, s["tau"]),
+    )
 
 
 def variants_retention(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -> None:
@@ -286,9 +308,13 @@ def variants_retention(t: dict[str, pd.DataFrame], config: dict[str, Any], out: 
         ax.grid(alpha=0.3)
     if axes[0][-1].get_legend():
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=6, title=None)
-    fig.suptitle("Retention vs target dimension per variant (mean over tasks, sd over seeds)")
-    _note_missing(fig, config, set(s["run"]))
-    _save(fig, out)
+    _finish(
+        fig,
+        "Retention vs target dimension per variant (mean over tasks, sd over seeds)",
+        config,
+        set(s["run"]),
+        out,
+    )
 
 
 def training_loss(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -> None:
