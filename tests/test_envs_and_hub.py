@@ -53,11 +53,11 @@ def _fake_hub_cache(root: Path, repo: str) -> Path:
 def test_hub_model_loads_offline_from_a_prefilled_cache(tmp_path) -> None:
     home = _fake_hub_cache(tmp_path, "sentence-transformers/all-MiniLM-L6-v2")
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        "import sys; sys.path.insert(0, {!r})\n"
         "from tempcompress.models import load_model\n"
         "m = load_model('hub:sentence-transformers/all-MiniLM-L6-v2', device='cpu')\n"
         "print(m.get_embedding_dimension(), m.encode(['a test sentence']).shape)\n"
-    ) % str(ROOT / "workflow")
+    ).format(str(ROOT / "workflow"))
     env = {**os.environ, "HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -66,10 +66,10 @@ def test_hub_model_loads_offline_from_a_prefilled_cache(tmp_path) -> None:
 
 def test_missing_hub_model_gives_a_clear_error(tmp_path) -> None:
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        "import sys; sys.path.insert(0, {!r})\n"
         "from tempcompress.models import load_model\n"
         "load_model('hub:nobody/no-such-model', device='cpu')\n"
-    ) % str(ROOT / "workflow")
+    ).format(str(ROOT / "workflow"))
     env = {**os.environ, "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode != 0

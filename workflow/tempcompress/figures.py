@@ -25,6 +25,8 @@ from .config import expand_runs  # noqa: E402
 
 SPECIAL_COLOURS = {"multi": "#000000", "none": "#8c8c8c"}
 VARIANT_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+MULTI_STYLES = [":", "-.", (0, (1, 3)), (0, (5, 2, 1, 2)), (0, (3, 3))]
+ESTIMATOR_NAMES = {"twonn": "TwoNN", "mle": "MLE (Levina-Bickel)", "lpca": "global PCA (Fukunaga-Olsen)"}
 
 
 def tau_palette(taus: list[str]) -> dict[str, Any]:
@@ -83,8 +85,15 @@ def _save(fig: Any, out: str | Path) -> None:
     plt.close(fig)
 
 
-def _finish(fig: Any, title: str, config: dict[str, Any], present: set[str], out: str | Path,
-            legend_ax: Any = None, handles: list[Any] | None = None) -> None:
+def _finish(
+    fig: Any,
+    title: str,
+    config: dict[str, Any],
+    present: set[str],
+    out: str | Path,
+    legend_ax: Any = None,
+    handles: list[Any] | None = None,
+) -> None:
     """Legend outside the last panel, title, the note on missing runs, and save."""
     if legend_ax is not None and handles:
         legend_ax.legend(handles=handles, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
@@ -100,7 +109,7 @@ def id_vs_tau(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -> N
     """Intrinsic dimension vs training temperature, one panel per estimator, points = seeds."""
     ids = t["intrinsic_dim"]
     ests = list(dict.fromkeys(ids["estimator"]))
-    fig, axes = plt.subplots(1, len(ests), figsize=(4.2 * len(ests), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(ests), figsize=(4.2 * len(ests), 3.6), squeeze=False, layout="constrained")
     pal = tau_palette(_all_taus(config))
     single = ids[ids["kind"] == "infonce"].copy()
     single["tau_f"] = single["tau"].astype(float)
@@ -114,16 +123,14 @@ def id_vs_tau(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -> N
         if len(base):
             ax.axhline(base.mean(), color=SPECIAL_COLOURS["none"], ls="--", lw=1, label="base (no fine-tuning)")
         multi = ids[(ids.estimator == est) & (ids.kind.isin(["multi_temperature", "soup"]))]
-        for variant, g in multi.groupby("variant"):
-            ax.axhline(g["id"].mean(), color="k", ls=":", lw=1)
-            ax.text(float(single["tau_f"].min()), g["id"].mean(), f" {variant}",
-                    fontsize=7, va="bottom")
+        for (variant, g), style in zip(multi.groupby("variant"), MULTI_STYLES, strict=False):
+            ax.axhline(g["id"].mean(), color="k", ls=style, lw=1, label=f"{variant} (τ = multi)")
         ax.set_xscale("log")
         ax.set_xlabel("training temperature τ (log scale)")
-        ax.set_ylabel(f"intrinsic dimension ({est}, dims)")
-        ax.set_title(est)
+        ax.set_ylabel(f"intrinsic dimension, {ESTIMATOR_NAMES.get(est, est)}")
+        ax.set_title(ESTIMATOR_NAMES.get(est, est))
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     _finish(fig, "Intrinsic dimension of the embedding space vs temperature", config, set(ids["run"]), out)
 
 
@@ -136,14 +143,24 @@ def score_vs_dim(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -
     pal = tau_palette(_all_taus(config))
     ncol = min(3, len(methods))
     nrow = math.ceil(len(methods) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False, sharey=True, layout="constrained"
+    )
     for ax, method in zip(axes.flat, methods, strict=False):
         d = _mean_over_tasks(single[single.method == method], "score")
         full = _mean_over_tasks(native[native.run.isin(single.run)], "score")
         for tau, g in d.groupby("tau"):
             m = g.groupby("dim_num")["score"].agg(["mean", "std"]).reset_index()
-            ax.errorbar(m["dim_num"], m["mean"], yerr=m["std"].fillna(0), color=pal[tau], marker="o", ms=4,
-                        capsize=2, label=f"τ={tau}" if tau != "none" else "base")
+            ax.errorbar(
+                m["dim_num"],
+                m["mean"],
+                yerr=m["std"].fillna(0),
+                color=pal[tau],
+                marker="o",
+                ms=4,
+                capsize=2,
+                label=f"τ={tau}" if tau != "none" else "base",
+            )
             f = full[full.tau == tau]["score"].mean()
             ax.axhline(f, color=pal[tau], ls=":", lw=0.8)
         ax.set_xscale("log", base=2)
@@ -151,7 +168,7 @@ def score_vs_dim(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) -
         ax.set_xlabel("target dimension (log2)")
         ax.set_ylabel("mean main score over tasks")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(methods):]:
+    for ax in list(axes.flat)[len(methods) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7, title="dotted: full size", title_fontsize=7)
     _finish(
@@ -174,19 +191,27 @@ def retention_vs_score(t: dict[str, pd.DataFrame], config: dict[str, Any], out: 
     """Retention at the smallest dim vs absolute full-size score (the paper's trade-off plot)."""
     s = t["scores"]
     dmin = _smallest_dim(s)
-    methods = [m for m in config["compression"]["methods"] if m in ("truncation", "binarization")] or \
-        config["compression"]["methods"][:2]
+    methods = [m for m in config["compression"]["methods"] if m in ("truncation", "binarization")] or config[
+        "compression"
+    ]["methods"][:2]
     pal = tau_palette(_all_taus(config))
     markers = _markers(list(s["variant"]))
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.8), squeeze=False, layout="constrained")
     for ax, method in zip(axes[0], methods, strict=True):
         dim = dmin if method != "binarization" else int(s[s.method == method]["dim_num"].max())
         comp = _mean_over_tasks(s[(s.method == method) & (s.dim_num == dim)], "retention")
         full = _mean_over_tasks(s[s.method == "none"], "score")[["run", "score"]]
         d = comp.merge(full, on="run")
         for _, r in d.iterrows():
-            ax.scatter(r["score"], r["retention"], color=pal[r["tau"]], marker=markers[r["variant"]], s=45,
-                       edgecolor="k", lw=0.4)
+            ax.scatter(
+                r["score"],
+                r["retention"],
+                color=pal[r["tau"]],
+                marker=markers[r["variant"]],
+                s=45,
+                edgecolor="k",
+                lw=0.4,
+            )
         ax.set_xlabel("full-size score (mean main score over tasks)")
         ax.set_ylabel(f"retention at {dim} dims (compressed / full)")
         ax.set_title(f"{method}, {dim} dims")
@@ -211,16 +236,19 @@ def retention_vs_id(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str
     ests = list(dict.fromkeys(ids["estimator"]))
     pal = tau_palette(_all_taus(config))
     markers = _markers(list(s["variant"]))
-    fig, axes = plt.subplots(1, len(ests), figsize=(4.2 * len(ests), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(ests), figsize=(4.2 * len(ests), 3.6), squeeze=False, sharey=True, layout="constrained"
+    )
     for ax, est in zip(axes[0], ests, strict=True):
         d = comp.merge(ids[ids.estimator == est][["run", "id"]], on="run")
         for _, r in d.iterrows():
-            ax.scatter(r["id"], r["retention"], color=pal[r["tau"]], marker=markers[r["variant"]], s=40,
-                       edgecolor="k", lw=0.4)
+            ax.scatter(
+                r["id"], r["retention"], color=pal[r["tau"]], marker=markers[r["variant"]], s=40, edgecolor="k", lw=0.4
+            )
         if len(d) > 2:
             rho = d[["id", "retention"]].corr(method="spearman").iloc[0, 1]
-            ax.set_title(f"{est}: Spearman ρ = {rho:.2f} (n={len(d)})")
-        ax.set_xlabel(f"intrinsic dimension ({est})")
+            ax.set_title(f"{ESTIMATOR_NAMES.get(est, est)}: Spearman ρ = {rho:.2f} (n={len(d)})", fontsize=9)
+        ax.set_xlabel(f"intrinsic dimension, {ESTIMATOR_NAMES.get(est, est)}")
         ax.set_ylabel(f"{method} retention at {dmin} dims")
         ax.grid(alpha=0.3)
     _finish(
@@ -240,7 +268,7 @@ def task_type_tradeoff(t: dict[str, pd.DataFrame], config: dict[str, Any], out: 
     d = s[(s.method == "none") & (s.kind == "infonce")].copy()
     d["tau_f"] = d["tau"].astype(float)
     tasks = list(dict.fromkeys(s["task"]))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.3), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.3), squeeze=False, layout="constrained")
     for ax, task in zip(axes[0], tasks, strict=True):
         g = d[d.task == task]
         sns.lineplot(data=g, x="tau_f", y="score", hue="variant", marker="o", errorbar="sd", ax=ax)
@@ -266,16 +294,31 @@ def variants_pareto(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str
     full = per_run[per_run.method == "none"][["run", "score"]].rename(columns={"score": "full"})
     pal = tau_palette(_all_taus(config))
     markers = _markers(list(s["variant"]))
-    fig, axes = plt.subplots(len(dims), len(methods), figsize=(3.9 * len(methods), 3.4 * len(dims)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(dims), len(methods), figsize=(3.9 * len(methods), 3.4 * len(dims)), squeeze=False, layout="constrained"
+    )
     for i, dim in enumerate(dims):
         for j, method in enumerate(methods):
             ax = axes[i][j]
             d = per_run[(per_run.method == method) & (per_run.dim_num == dim)].merge(full, on="run")
-            g = d.groupby(["variant", "tau"]).agg(fx=("full", "mean"), fy=("score", "mean"),
-                                                  sx=("full", "std"), sy=("score", "std")).reset_index()
+            g = (
+                d.groupby(["variant", "tau"])
+                .agg(fx=("full", "mean"), fy=("score", "mean"), sx=("full", "std"), sy=("score", "std"))
+                .reset_index()
+            )
             for _, r in g.iterrows():
-                ax.errorbar(r["fx"], r["fy"], xerr=np.nan_to_num(r["sx"]), yerr=np.nan_to_num(r["sy"]),
-                            color=pal[r["tau"]], marker=markers[r["variant"]], ms=6, mec="k", mew=0.4, ls="")
+                ax.errorbar(
+                    r["fx"],
+                    r["fy"],
+                    xerr=np.nan_to_num(r["sx"]),
+                    yerr=np.nan_to_num(r["sy"]),
+                    color=pal[r["tau"]],
+                    marker=markers[r["variant"]],
+                    ms=6,
+                    mec="k",
+                    mew=0.4,
+                    ls="",
+                )
             ax.set_title(f"{method} @ {int(dim)} dims", fontsize=9)
             ax.set_xlabel("full-size score")
             ax.set_ylabel(f"score at {int(dim)} dims")
@@ -297,10 +340,22 @@ def variants_retention(t: dict[str, pd.DataFrame], config: dict[str, Any], out: 
     methods = [m for m in ("truncation", "binarization", "pca", "hpd") if m in set(s.method)]
     d = _mean_over_tasks(s[s.method.isin(methods)], "retention")
     d["label"] = d["variant"] + np.where(d["tau"].isin(["multi", "none"]), "", " τ=" + d["tau"])
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.8), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(methods), figsize=(4.2 * len(methods), 3.8), squeeze=False, sharey=True, layout="constrained"
+    )
     for ax, method in zip(axes[0], methods, strict=True):
-        sns.lineplot(data=d[d.method == method], x="dim_num", y="retention", hue="label", style="label",
-                     markers=True, dashes=False, errorbar="sd", ax=ax, legend=ax is axes[0][-1])
+        sns.lineplot(
+            data=d[d.method == method],
+            x="dim_num",
+            y="retention",
+            hue="label",
+            style="label",
+            markers=True,
+            dashes=False,
+            errorbar="sd",
+            ax=ax,
+            legend=ax is axes[0][-1],
+        )
         ax.set_xscale("log", base=2)
         ax.set_title(method)
         ax.set_xlabel("target dimension (log2)")
@@ -322,7 +377,9 @@ def training_loss(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) 
     loss = t["training_loss"]
     variants = list(dict.fromkeys(loss["variant"])) if len(loss) else []
     pal = tau_palette(_all_taus(config))
-    fig, axes = plt.subplots(1, max(1, len(variants)), figsize=(3.4 * max(1, len(variants)), 3), squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(variants)), figsize=(3.4 * max(1, len(variants)), 3), squeeze=False, layout="constrained"
+    )
     for ax, variant in zip(axes[0], variants, strict=False):
         for (_run, tau), g in loss[loss.variant == variant].groupby(["run", "tau"]):
             ax.plot(g["step"], g["loss"], color=pal.get(str(tau), "k"), lw=1, label=f"τ={tau}")
@@ -338,22 +395,42 @@ def training_loss(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) 
 
 
 FIGURES: dict[str, tuple[Callable[..., None], str]] = {
-    "id_vs_tau": (id_vs_tau, "Intrinsic dimension (TwoNN, MLE, lPCA) of each model's embeddings of a fixed "
-                  "sample of training-corpus sentences, vs the training temperature τ; points are seeds, "
-                  "bars ± sd; dashed grey = un-fine-tuned base model, dotted black = aggregation variants."),
-    "score_vs_dim": (score_vs_dim, "Mean main score over the evaluation tasks vs target dimension for each "
-                     "compression method, one colour per training temperature; dotted lines = full-size score."),
-    "retention_vs_score": (retention_vs_score, "Retention (compressed / full-size score, mean over tasks) at the "
-                           "smallest truncation dim and for binarization vs the absolute full-size score; each "
-                           "point a trained model (colour = τ, marker = variant). The paper's trade-off plot."),
-    "retention_vs_id": (retention_vs_id, "Retention under truncation to the smallest target dim vs the "
-                        "intrinsic dimension estimate of the same model; title gives Spearman's ρ."),
-    "task_type_tradeoff": (task_type_tradeoff, "Full-size main score of each task vs training temperature, "
-                           "per variant (± sd over seeds); dashed = base model."),
-    "variants_pareto": (variants_pareto, "Every variant's full-size score vs its score after compression to the "
-                        "two smallest target dims (mean ± sd over seeds); up and right is better."),
-    "variants_retention": (variants_retention, "Retention vs target dimension for each training variant and "
-                           "method (mean over tasks, band = sd over seeds)."),
+    "id_vs_tau": (
+        id_vs_tau,
+        "Intrinsic dimension (TwoNN, MLE, lPCA) of each model's embeddings of a fixed "
+        "sample of training-corpus sentences, vs the training temperature τ; points are seeds, "
+        "bars ± sd; dashed grey = un-fine-tuned base model, dotted black = aggregation variants.",
+    ),
+    "score_vs_dim": (
+        score_vs_dim,
+        "Mean main score over the evaluation tasks vs target dimension for each "
+        "compression method, one colour per training temperature; dotted lines = full-size score.",
+    ),
+    "retention_vs_score": (
+        retention_vs_score,
+        "Retention (compressed / full-size score, mean over tasks) at the "
+        "smallest truncation dim and for binarization vs the absolute full-size score; each "
+        "point a trained model (colour = τ, marker = variant). The paper's trade-off plot.",
+    ),
+    "retention_vs_id": (
+        retention_vs_id,
+        "Retention under truncation to the smallest target dim vs the "
+        "intrinsic dimension estimate of the same model; title gives Spearman's ρ.",
+    ),
+    "task_type_tradeoff": (
+        task_type_tradeoff,
+        "Full-size main score of each task vs training temperature, "
+        "per variant (± sd over seeds); dashed = base model.",
+    ),
+    "variants_pareto": (
+        variants_pareto,
+        "Every variant's full-size score vs its score after compression to the "
+        "two smallest target dims (mean ± sd over seeds); up and right is better.",
+    ),
+    "variants_retention": (
+        variants_retention,
+        "Retention vs target dimension for each training variant and method (mean over tasks, band = sd over seeds).",
+    ),
     "training_loss": (training_loss, "Training loss (InfoNCE / variant loss) per step of every fine-tuned run."),
 }
 
