@@ -28,6 +28,9 @@ OVERRIDES = [
     "--default-resources", "slurm_account=root", "slurm_partition=main", "mem_mb=1500", "runtime=30",
     "--set-resources", "train:slurm_partition=main", "encode:slurm_partition=main",
     "--slurm-init-seconds-before-status-checks", "5",
+    "--set-threads", "train=2", "encode=2",  # this node has 2 CPUs; the default asks for 4
+    "--set-resources", "intrinsic_dim:mem_mb=1000", "compress:mem_mb=1000", "score:mem_mb=1500",
+    "--cores", "2",  # per-job cap: a group job runs its components 2 at a time
     "--jobs", "4",
     "--latency-wait", "10",
 ]
