@@ -2,8 +2,10 @@
 
 Duplicates (zero-distance neighbours) make skdim's MLE silently return 0 and break TwoNN,
 so samples are deduplicated (exact duplicates and zero-distance rows) in float64 first.
-The k-nearest-neighbour search dominates MLE's cost: it is computed once with
-scikit-learn (chunked, brute force) and passed to MLE as ``precomputed_knn_arrays``.
+The k-nearest-neighbour search dominates the cost of both: it is computed once per sample
+with scikit-learn (brute force over memory-bounded chunks, O(n k) memory instead of skdim's
+O(n^2) distance rows) and handed to MLE as ``precomputed_knn_arrays`` and to TwoNN as its
+(r1, r2) neighbour distances (``dist=True``).
 """
 
 from __future__ import annotations
@@ -39,20 +41,29 @@ def knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return dist[:, 1:], idx[:, 1:]
 
 
-def twonn(x: np.ndarray, _opts: dict[str, Any]) -> float:
-    """TwoNN (Facco et al. 2017): ratio of 2nd to 1st neighbour distance."""
+def _shared_knn(x: np.ndarray, opts: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """kNN of the sample with k = max(mle_k, 2), computed once and kept in ``opts``."""
+    k = max(opts.get("mle_k", 20), 2)
+    if opts.get("_knn_k") != k or opts.get("_knn_n") != len(x):
+        opts["_knn"], opts["_knn_k"], opts["_knn_n"] = knn(x, k), k, len(x)
+    return opts["_knn"]
+
+
+def twonn(x: np.ndarray, opts: dict[str, Any]) -> float:
+    """TwoNN (Facco et al. 2017): ratio of 2nd to 1st neighbour distance, from the shared kNN."""
     import skdim
 
-    return float(skdim.id.TwoNN().fit(x).dimension_)
+    dist, _ = _shared_knn(x, opts)
+    return float(skdim.id.TwoNN(dist=True).fit(dist[:, :2]).dimension_)
 
 
 def mle(x: np.ndarray, opts: dict[str, Any]) -> float:
-    """Levina-Bickel MLE with k neighbours, averaged over points, on precomputed kNN."""
+    """Levina-Bickel MLE with k neighbours, averaged over points, on the shared kNN."""
     import skdim
 
     k = opts.get("mle_k", 20)
-    dist, idx = knn(x, k)
-    est = skdim.id.MLE(K=k).fit(x, precomputed_knn_arrays=(dist, idx), n_neighbors=k)
+    dist, idx = _shared_knn(x, opts)
+    est = skdim.id.MLE(K=k).fit(x, precomputed_knn_arrays=(dist[:, :k], idx[:, :k]), n_neighbors=k)
     return float(est.dimension_)
 
 
@@ -73,7 +84,7 @@ ESTIMATORS: dict[str, Callable[[np.ndarray, dict[str, Any]], float]] = {
 def estimate(x: np.ndarray, estimators: list[str], opts: dict[str, Any] | None = None,
              measure_memory: bool = False) -> list[dict[str, Any]]:
     """One record per estimator: estimate, points used, seconds (and Python peak MiB if asked)."""
-    opts = opts or {}
+    opts = dict(opts or {})
     sample = prepare_sample(x)
     rows = []
     for name in estimators:
