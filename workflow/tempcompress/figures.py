@@ -85,6 +85,12 @@ def _save(fig: Any, out: str | Path) -> None:
     plt.close(fig)
 
 
+def _scatter_runs(ax: Any, d: pd.DataFrame, x: str, y: str, pal: dict[str, Any], markers: dict[str, str]) -> None:
+    """One point per run: colour = its temperature, marker = its variant."""
+    for _, r in d.iterrows():
+        ax.scatter(r[x], r[y], color=pal[r["tau"]], marker=markers[r["variant"]], s=42, edgecolor="k", lw=0.4)
+
+
 def _finish(
     fig: Any,
     title: str,
@@ -202,16 +208,7 @@ def retention_vs_score(t: dict[str, pd.DataFrame], config: dict[str, Any], out: 
         comp = _mean_over_tasks(s[(s.method == method) & (s.dim_num == dim)], "retention")
         full = _mean_over_tasks(s[s.method == "none"], "score")[["run", "score"]]
         d = comp.merge(full, on="run")
-        for _, r in d.iterrows():
-            ax.scatter(
-                r["score"],
-                r["retention"],
-                color=pal[r["tau"]],
-                marker=markers[r["variant"]],
-                s=45,
-                edgecolor="k",
-                lw=0.4,
-            )
+        _scatter_runs(ax, d, "score", "retention", pal, markers)
         ax.set_xlabel("full-size score (mean main score over tasks)")
         ax.set_ylabel(f"retention at {dim} dims (compressed / full)")
         ax.set_title(f"{method}, {dim} dims")
@@ -241,10 +238,7 @@ def retention_vs_id(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str
     )
     for ax, est in zip(axes[0], ests, strict=True):
         d = comp.merge(ids[ids.estimator == est][["run", "id"]], on="run")
-        for _, r in d.iterrows():
-            ax.scatter(
-                r["id"], r["retention"], color=pal[r["tau"]], marker=markers[r["variant"]], s=40, edgecolor="k", lw=0.4
-            )
+        _scatter_runs(ax, d, "id", "retention", pal, markers)
         if len(d) > 2:
             rho = d[["id", "retention"]].corr(method="spearman").iloc[0, 1]
             ax.set_title(f"{ESTIMATOR_NAMES.get(est, est)}: Spearman ρ = {rho:.2f} (n={len(d)})", fontsize=9)
