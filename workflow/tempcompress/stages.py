@@ -17,7 +17,10 @@ from .provenance import file_sha256, provenance, write_json
 
 
 def _texts_out(path: str | Path, texts: list[str]) -> None:
-    pd.DataFrame({"text": texts}).to_parquet(path, index=False)
+    """Texts with their stable ids (SHA-1 prefix), row i = row i of the matching .npy."""
+    from .data import text_id
+
+    pd.DataFrame({"id": [text_id(t) for t in texts], "text": texts}).to_parquet(path, index=False)
 
 
 def read_texts(path: str | Path) -> list[str]:
