@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ class RunSpec:
     prune_fraction: float | None = None
     trainable_layers: int | None = None
     steps: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def tau_label(self) -> str:
