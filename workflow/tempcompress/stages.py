@@ -6,6 +6,8 @@ provenance JSON beside it.  Nothing here re-encodes text after the encode stage.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +69,30 @@ def failure_marker(failed_dir: str | Path, run_id: str) -> Path:
     return Path(failed_dir) / f"{run_id}.json"
 
 
-def record_divergence(config: dict[str, Any], run_id: str, failed_dir: str | Path, error: Exception) -> None:
-    """Leave a marker naming a diverged run: later invocations leave it out of the tables and
-    mark it missing in the figures (delete the marker to retry)."""
-    write_json(failure_marker(failed_dir, run_id), provenance(config, run=run_id, error=str(error)))
+@contextlib.contextmanager
+def divergence_marker(config: dict[str, Any], run_id: str, failed_dir: str | Path) -> Iterator[None]:
+    """On NaN/inf loss or embeddings, leave a marker naming the run and re-raise: later
+    invocations leave it out of the tables and mark it missing in the figures (delete the
+    marker to retry).  On success, remove a stale marker of the same run."""
+    from .mteb_bridge import EmbeddingsNotFiniteError
+    from .training import TrainingDivergedError
+
+    marker = failure_marker(failed_dir, run_id)
+    try:
+        yield
+    except (TrainingDivergedError, EmbeddingsNotFiniteError) as exc:
+        write_json(marker, provenance(config, run=run_id, error=str(exc)))
+        raise
+    marker.unlink(missing_ok=True)
+
+
+def _load_base(config: dict[str, Any], spec: RunSpec) -> Any:
+    """The run's starting model as configured (source, revision, re-initialised top layers)."""
+    from .models import load_model
+
+    mcfg = config["models"][spec.model]
+    return load_model(mcfg["source"], revision=mcfg.get("revision"),
+                      reinit_top_layers=mcfg.get("reinit_top_layers", 0), seed=int(spec.seed))
 
 
 def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, loss_out: str, meta_out: str,
@@ -80,20 +102,12 @@ def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, l
     A diverged run (NaN/inf loss or embeddings) fails with an error naming the run and its
     temperature, and leaves a marker in ``failed_dir``.
     """
-    from .mteb_bridge import EmbeddingsNotFiniteError
-    from .training import TrainingDivergedError
-
-    try:
+    with divergence_marker(config, run_id, failed_dir):
         _train(config, run_id, docs_path, model_out, loss_out, meta_out, checkpoint_dir, parent_dirs)
-    except (TrainingDivergedError, EmbeddingsNotFiniteError) as exc:
-        record_divergence(config, run_id, failed_dir, exc)
-        raise
-    failure_marker(failed_dir, run_id).unlink(missing_ok=True)
 
 
 def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, loss_out: str, meta_out: str,
            checkpoint_dir: str, parent_dirs: list[str]) -> None:
-    from .models import load_model
     from .mteb_bridge import encode_texts
     from .training import (
         TrainingDivergedError,
@@ -110,7 +124,6 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
     )
 
     spec: RunSpec = expand_runs(config)[run_id]
-    mcfg = config["models"][spec.model]
     training = config["training"]
     dims = config["compression"]["dims"]
     ckpt = Path(checkpoint_dir)
@@ -120,8 +133,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
         model = make_soup([Path(p) for p in parent_dirs])
         extra["parents"] = list(spec.parents)
     else:
-        model = load_model(mcfg["source"], revision=mcfg.get("revision"),
-                           reinit_top_layers=mcfg.get("reinit_top_layers", 0), seed=int(spec.seed))
+        model = _load_base(config, spec)
         masks = None
         docs = read_documents(docs_path)
         if spec.kind == "sparse":
@@ -152,27 +164,20 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
 def encode(config: dict[str, Any], run_id: str, model_dir: str | None, id_texts: str, fit_texts: str,
            out_dir: str, failed_dir: str = "results/failed") -> None:
     """Encode, once, every text the tasks ask for plus the ID sample and the fit set."""
-    from .mteb_bridge import EmbeddingsNotFiniteError
-
-    try:
+    with divergence_marker(config, run_id, failed_dir):
         _encode(config, run_id, model_dir, id_texts, fit_texts, out_dir)
-    except EmbeddingsNotFiniteError as exc:
-        record_divergence(config, run_id, failed_dir, exc)
-        raise
 
 
 def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, id_texts: str, fit_texts: str,
             out_dir: str) -> None:
-    from .models import load_model, load_trained
+    from .models import load_trained
     from .mteb_bridge import RecordingEncoder, encode_texts, run_tasks
     from .tasks import build_tasks
 
     spec: RunSpec = expand_runs(config)[run_id]
     ev = config["evaluation"]
     if model_dir is None:
-        mcfg = config["models"][spec.model]
-        model = load_model(mcfg["source"], revision=mcfg.get("revision"),
-                           reinit_top_layers=mcfg.get("reinit_top_layers", 0))
+        model = _load_base(config, spec)
     else:
         model = load_trained(model_dir)
     model.max_seq_length = ev["max_seq_length"]
