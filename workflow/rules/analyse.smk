@@ -1,20 +1,30 @@
 # Everything after encoding reads cached embeddings: no transformer runs here.
 
 
-# Intrinsic dimension of one run's embeddings of the shared ID sample.
+# Intrinsic dimension of one run's L2-normalised embeddings of two samples: the shared ID
+# sample of training-corpus sentences ("corpus") and a fixed-seed sample of the run's own
+# evaluation texts ("eval", rows of eval.npy).
 rule intrinsic_dim:
     input:
         sample=emb("{run}", "idsample.npy"),
+        eval=emb("{run}", "eval.npy"),
+        texts=emb("{run}", "eval_texts.parquet"),
     output:
         table="results/intrinsic_dim/{run}.csv",
     params:
-        settings=settings("intrinsic_dim"),
+        settings=config_keys(
+            "intrinsic_dim.estimators",
+            "intrinsic_dim.mle_k",
+            "intrinsic_dim.sample_size",
+            "intrinsic_dim.seed",
+        ),
     log:
         "results/logs/intrinsic_dim/{run}.log",
     benchmark:
         "results/benchmarks/intrinsic_dim/{run}.tsv"
     group:
         "analyse"
+    threads: stage_threads("cpu", 1)
     resources:
         **res("cpu"),
     conda:

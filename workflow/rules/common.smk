@@ -65,7 +65,9 @@ def env_for(stage):
 
 
 def res(stage):
-    """Resources of a stage from config['resources'] (mem_mb, runtime [min], gpu)."""
+    """Resources of a stage from config['resources'] (mem_mb, runtime [min], gpu); its thread
+    count is declared with `threads: stage_threads(stage, ...)`, which Snakemake passes on to
+    the cluster as the job's CPUs."""
     r = dict(config["resources"][stage])
     r.pop("threads", None)
     if not r.get("gpu"):
@@ -77,14 +79,79 @@ def stage_threads(stage, default):
     return config["resources"][stage].get("threads", default)
 
 
+def train_res(key):
+    """One resource of the train rule: a soup only averages weights on the CPU, so it asks for
+    the CPU stages' resources, not the GPU / runtime of a training job."""
+
+    def get(wildcards):
+        return res("cpu" if RUNS[wildcards.run].kind == "soup" else "train").get(key, 0)
+
+    return get
+
+
+def train_threads(wildcards):
+    return stage_threads("cpu", 1) if RUNS[wildcards.run].kind == "soup" else stage_threads("train", 4)
+
+
+# Config keys that change no result: throughput and bookkeeping only.  They are left out of
+# every rule's params, so editing them reruns nothing.
+NO_RESULT_KEYS = {
+    "training": {"checkpoint_steps"},
+    "evaluation": {"batch_size"},
+}
+
+
+def _canonical(value):
+    """Params as Snakemake compares them (repr): mappings with sorted keys, so that reordering
+    keys in the YAML file is not a change."""
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def config_keys(*keys):
+    """The named config keys ('section.key' or 'section'), as params: a job whose params are
+    exactly the keys its outputs depend on reruns when, and only when, one of them changes."""
+    out = {}
+    for key in keys:
+        section, _, name = key.partition(".")
+        out[key] = config[section][name] if name else config[section]
+    return _canonical(out)
+
+
 def settings(*sections, run=None):
-    """Config sections a step depends on, passed as params so that changing them reruns it."""
-    out = {s: config[s] for s in sections}
+    """Config sections a step depends on, as params (rerun trigger), without the keys that
+    change no result (NO_RESULT_KEYS); with `run`, also that run's model and variant entries."""
+    out = {
+        s: {k: v for k, v in config[s].items() if k not in NO_RESULT_KEYS.get(s, ())}
+        for s in sections
+    }
     if run is not None:
         spec = RUNS[run]
         out["model"] = config["models"][spec.model]
         out["variant"] = config["variants"].get(spec.variant)
-    return out
+    return _canonical(out)
+
+
+# kinds whose training loss reads compression.dims (the Matryoshka dims)
+DIMS_IN_LOSS = {"matryoshka", "matryoshka2d"}
+
+
+def train_settings(run):
+    """What a trained model depends on: its model and variant entries, the training keys that
+    change results, and compression.dims for the Matryoshka kinds only.  A soup depends only on
+    its entries (its parents are inputs).  Temperature and seed are part of the run id."""
+    spec = RUNS[run]
+    out = {"model": config["models"][spec.model], "variant": config["variants"][spec.variant]}
+    if spec.kind != "soup":
+        out["training"] = {
+            k: v for k, v in config["training"].items() if k not in NO_RESULT_KEYS["training"]
+        }
+    if spec.kind in DIMS_IN_LOSS:
+        out["dims"] = config["compression"]["dims"]
+    return _canonical(out)
 
 
 def model_dir(run):

@@ -1,14 +1,11 @@
-# Encode once: every text the evaluation tasks need, the ID sample and the fit set.
+# Encode once: every text the evaluation tasks need (the ID sample and the fit set are
+# encoded by `encode_sample`, in data.smk, so that changing them never reruns this).
 rule encode:
     input:
         model=lambda w: [] if RUNS[w.run].kind == "base" else [model_dir(w.run)],
-        id_texts=rules.prepare_texts.output.id,
-        fit_texts=rules.prepare_texts.output.fit,
     output:
         eval=emb("{run}", "eval.npy"),
         texts=emb("{run}", "eval_texts.parquet"),
-        idsample=emb("{run}", "idsample.npy"),
-        fit=emb("{run}", "fit.npy"),
         meta=emb("{run}", "meta.json"),
     params:
         settings=lambda w: settings("evaluation", run=w.run),

@@ -9,5 +9,4 @@ from tempcompress.stages import encode
 with rule_context(snakemake) as config:  # noqa: F821
     sm = snakemake  # noqa: F821
     model_dir = sm.input.model[0] if sm.input.model else None
-    encode(config, sm.wildcards.run, model_dir, sm.input.id_texts, sm.input.fit_texts, sm.params.out_dir,
-           sm.params.failed_dir)
+    encode(config, sm.wildcards.run, model_dir, sm.params.out_dir, sm.params.failed_dir)

@@ -7,4 +7,5 @@ from tempcompress.smk import rule_context
 from tempcompress.stages import intrinsic_dim
 
 with rule_context(snakemake) as config:  # noqa: F821
-    intrinsic_dim(config, snakemake.wildcards.run, snakemake.input.sample, snakemake.output.table)  # noqa: F821
+    sm = snakemake  # noqa: F821
+    intrinsic_dim(config, sm.wildcards.run, sm.input.sample, sm.output.table, sm.input.eval, sm.input.texts)

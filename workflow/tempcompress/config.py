@@ -321,9 +321,57 @@ def check_semantics(config: dict[str, Any]) -> None:
     _check_variants(config, dims_by_model)
 
 
+def canonical_tau(value: str | float | int) -> str:
+    """One string per temperature, however it is written: 0.1, "0.1", "0.10" and 1e-1 -> "0.1".
+
+    Python's shortest round-trip repr of the float, so 1 -> "1.0", "0.010" -> "0.01".
+    """
+    return repr(float(value))
+
+
+def canonical_seed(value: str | int) -> str:
+    """One string per seed: 3, "3" and "03" -> "3"."""
+    return str(int(value))
+
+
+def normalise_grid(config: dict[str, Any]) -> dict[str, Any]:
+    """Grid values (which become run ids and path segments) as canonical strings.
+
+    YAML numbers are accepted (``temperatures: [0.01, 0.1]``, ``seeds: [0, 1]``); values that
+    name the same number become one string, and true duplicates are rejected naming both.
+    Applied after schema validation (the schema allows a number or a numeric string).
+    """
+    config = copy.deepcopy(config)
+
+    def canon(values: list[Any], fn: Any, where: str) -> list[str]:
+        out: dict[str, Any] = {}
+        for i, raw in enumerate(values):
+            try:
+                value = fn(raw)
+            except (TypeError, ValueError):
+                raise ConfigError(f"config key '{where}[{i}]': {raw!r} is not a number") from None
+            if value in out:
+                raise ConfigError(
+                    f"config key '{where}': {out[value]!r} and {raw!r} are the same value ({value}); "
+                    "remove one of them"
+                )
+            out[value] = raw
+        return list(out)
+
+    config["temperatures"] = canon(config["temperatures"], canonical_tau, "temperatures")
+    config["seeds"] = canon(config["seeds"], canonical_seed, "seeds")
+    for name, var in config.get("variants", {}).items():
+        if "temperatures" in var:
+            var["temperatures"] = canon(var["temperatures"], canonical_tau, f"variants.{name}.temperatures")
+        if "temperature" in var:
+            var["temperature"] = canonical_tau(var["temperature"])
+    return config
+
+
 def load_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Validate (schema + semantics) and return the config with defaults filled in."""
-    config = validate_schema(config)
+    """Validate (schema + semantics) and return the config with defaults filled in and the grid
+    values (temperatures, seeds) as canonical strings."""
+    config = normalise_grid(validate_schema(config))
     check_semantics(config)
     return config
 

@@ -211,3 +211,103 @@ def sample_texts(texts: list[str], n: int, seed: int) -> list[str]:
         rng.shuffle(distinct)
         return distinct
     return rng.sample(distinct, n)
+
+
+# ----------------------------------------------------------------------------------------
+# the fit set: held-out texts of the evaluation domain
+
+BBC_EVAL_SEED = 0  # the seed of the local BBC tasks' evaluation sample (tasks._BBC.sample_seed)
+
+
+def local_fit_pools(task_names: list[str], max_documents: int) -> dict[str, list[str]]:
+    """Held-out in-domain texts for the configured local tasks, one pool per source.
+
+    - BBC tasks: the BBC articles outside the evaluation sample (``bbc_sample(max_documents)``),
+      whole bodies (and, with BBCHeadlineRetrieval, their headlines, the queries' kind of text);
+    - LeeSTS: the 300 Lee background news documents (whole documents, as the 50 rated ones),
+      without any text that the task itself scores.
+    Texts are whole documents, so their length matches what the tasks encode.
+    """
+    pools: dict[str, list[str]] = {}
+    if any(t.startswith("BBC") for t in task_names):
+        sample = bbc_sample(max_documents, BBC_EVAL_SEED)
+        evaluated = {a.doc_id for a in sample}
+        scored = {a.body for a in sample} | {a.headline for a in sample}  # the corpus has duplicate articles
+        held = [a for a in bbc_articles() if a.doc_id not in evaluated]
+        pools["bbc_held_out_bodies"] = [a.body for a in held if a.body not in scored]
+        if "BBCHeadlineRetrieval" in task_names:
+            pools["bbc_held_out_headlines"] = [a.headline for a in held if a.headline not in scored]
+    if "LeeSTS" in task_names:
+        scored = set(lee_documents())
+        lines = read_lines_latin1(gensim_test_data() / "lee_background.cor")
+        pools["lee_background_documents"] = [ln for ln in lines if ln not in scored]
+    return {k: v for k, v in pools.items() if v}
+
+
+def _strings(obj: object) -> list[str]:
+    """Every string value of a datasets.Dataset / dict / list / mteb split record, in order."""
+    from datasets import Dataset
+
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, Dataset):
+        out: list[str] = []
+        for name, feature in obj.features.items():
+            dtype = getattr(feature, "dtype", None)
+            if dtype in ("string", "large_string") or (dtype is None and not hasattr(feature, "names")):
+                out += _strings(obj[name])
+        return out
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _strings(v)]
+    if isinstance(obj, (list, tuple)):
+        return [s for v in obj for s in _strings(v)]
+    if hasattr(obj, "__dataclass_fields__"):  # e.g. mteb's RetrievalSplitData
+        return [s for f in obj.__dataclass_fields__ for s in _strings(getattr(obj, f))]
+    return []
+
+
+def _split_strings(dataset: object, split: str) -> list[str]:
+    """Strings of one split, wherever the task keeps it (top level or per HF subset)."""
+    if not isinstance(dataset, dict) and not hasattr(dataset, "keys"):
+        return []
+    out: list[str] = []
+    for key in dataset.keys():
+        value = dataset[key]
+        if key == split:
+            out += _strings(value)
+        elif isinstance(value, dict) or hasattr(value, "keys"):
+            out += _split_strings(value, split)
+    return out
+
+
+def mteb_train_texts(task: object) -> list[str]:
+    """The distinct texts of an mteb task's train split that its evaluation splits do not hold
+    (for retrieval, the corpus is often shared across splits: those documents are excluded)."""
+    if not getattr(task, "data_loaded", False):
+        task.load_data()
+    dataset = task.dataset
+    train = [t for t in dict.fromkeys(_split_strings(dataset, "train")) if len(t.split()) >= 2]
+    evaluated: set[str] = set()
+    for split in task.metadata.eval_splits:
+        if split != "train":
+            evaluated.update(_split_strings(dataset, split))
+    return [t for t in train if t not in evaluated]
+
+
+def draw_fit_set(pools: dict[str, list[str]], n: int, seed: int) -> list[str]:
+    """n distinct texts drawn evenly from the pools (round robin over fixed-seed shuffles; a
+    pool that runs out leaves the rest to the others)."""
+    rng = random.Random(seed)
+    shuffled = []
+    for name in sorted(pools):
+        texts = list(dict.fromkeys(pools[name]))
+        rng.shuffle(texts)
+        shuffled.append(texts)
+    out: dict[str, None] = {}
+    i = 0
+    while len(out) < n and any(i < len(p) for p in shuffled):
+        for texts in shuffled:
+            if i < len(texts) and len(out) < n:
+                out.setdefault(texts[i], None)
+        i += 1
+    return list(out)

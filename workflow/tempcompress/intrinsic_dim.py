@@ -32,6 +32,21 @@ def prepare_sample(x: np.ndarray, min_points: int = 10) -> np.ndarray:
     return x
 
 
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float64): the cosine geometry the contrastive loss trains.
+
+    Without it, a model with no Normalize module would also count the norm direction.
+    Refuses non-finite input and zero rows.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise IntrinsicDimError("embeddings contain NaN/inf: the model diverged; retrain it before estimating ID")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise IntrinsicDimError(f"{int((norms == 0).sum())} zero-length embedding(s): cannot L2-normalise them")
+    return x / norms
+
+
 def knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Distances and indices of the k nearest other points (self excluded)."""
     from sklearn.neighbors import NearestNeighbors
@@ -58,7 +73,11 @@ def twonn(x: np.ndarray, opts: dict[str, Any]) -> float:
 
 
 def mle(x: np.ndarray, opts: dict[str, Any]) -> float:
-    """Levina-Bickel MLE with k neighbours, averaged over points, on the shared kNN."""
+    """Levina-Bickel MLE with k neighbours, on the shared kNN.
+
+    skdim combines the per-point estimates m_i by their harmonic mean, 1 / mean(1 / m_i)
+    (its default ``comb="mle"``, MacKay & Ghahramani's correction), not the arithmetic mean.
+    """
     import skdim
 
     k = opts.get("mle_k", 20)

@@ -40,26 +40,81 @@ def read_documents(path: str | Path) -> list[tuple[str, ...]]:
     return [tuple(s) for s in pd.read_parquet(path)["sentences"]]
 
 
-def prepare_texts(config: dict[str, Any], id_out: str, fit_out: str, docs_out: str, meta_out: str) -> None:
-    """The training documents, and disjoint fixed-seed samples of their distinct sentences:
-    the ID sample and the fit set."""
-    from .data import load_corpus, sample_texts, unique_sentences
+def prepare_documents(config: dict[str, Any], docs_out: str, meta_out: str) -> None:
+    """The unlabeled training documents (every trained model depends on them)."""
+    from .data import load_corpus
 
-    docs = load_corpus(config["training"]["corpus"], config["training"]["max_documents"])
+    tr = config["training"]
+    docs = load_corpus(tr["corpus"], tr["max_documents"])
     write_documents(docs_out, docs)
-    sents = unique_sentences(docs)
-    n_id = config["intrinsic_dim"]["sample_size"]
-    n_fit = config["compression"]["fit_size"]
-    shuffled = sample_texts(sents, len(sents), config["intrinsic_dim"]["seed"])
-    if len(shuffled) < n_id + n_fit:
+    write_json(meta_out, provenance(config, n_documents=len(docs), corpus=tr["corpus"]))
+
+
+def prepare_id_texts(config: dict[str, Any], docs_path: str, id_out: str, meta_out: str) -> None:
+    """The corpus ID sample: a fixed-seed sample of the training documents' distinct sentences."""
+    from .data import sample_texts, unique_sentences
+
+    sents = unique_sentences(read_documents(docs_path))
+    cfg = config["intrinsic_dim"]
+    if len(sents) < cfg["sample_size"]:
         raise ValueError(
-            f"the training corpus has {len(shuffled)} distinct sentences, fewer than "
-            f"intrinsic_dim.sample_size + compression.fit_size = {n_id + n_fit}: lower them or add corpora"
+            f"the training corpus has {len(sents)} distinct sentences, fewer than intrinsic_dim.sample_size "
+            f"= {cfg['sample_size']}: lower it or add corpora to training.corpus"
         )
-    _texts_out(id_out, shuffled[:n_id])
-    _texts_out(fit_out, shuffled[n_id : n_id + n_fit])
-    write_json(meta_out, provenance(config, n_documents=len(docs), n_sentences=len(sents), n_id=n_id, n_fit=n_fit,
-                                    seed=config["intrinsic_dim"]["seed"]))
+    sample = sample_texts(sents, len(sents), cfg["seed"])[: cfg["sample_size"]]
+    _texts_out(id_out, sample)
+    write_json(meta_out, provenance(config, n_sentences=len(sents), n_id=len(sample), seed=cfg["seed"]))
+
+
+def fit_pools(config: dict[str, Any], docs_path: str) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Held-out in-domain texts per source, and for each task where its fit texts come from.
+
+    Local tasks: BBC articles outside the evaluation sample, Lee background documents.  Real
+    MTEB tasks: the task's train split (minus texts of its evaluation splits); a task without
+    one falls back to whole training-corpus documents, and the returned origin says so.
+    """
+    from .data import local_fit_pools, mteb_train_texts
+    from .tasks import LOCAL_TASKS
+
+    ev = config["evaluation"]
+    local = [t for t in ev["tasks"] if t in LOCAL_TASKS]
+    pools = local_fit_pools(local, ev["max_documents"])
+    origin = {t: "Lee background documents" if t == "LeeSTS" else "BBC articles outside the evaluation sample"
+              for t in local}
+    fallback = False
+    for name in (t for t in ev["tasks"] if t not in LOCAL_TASKS):
+        import mteb
+
+        texts = mteb_train_texts(mteb.get_task(name))
+        if texts:
+            pools[f"{name}:train"] = texts
+            origin[name] = "its train split"
+        else:
+            fallback = True
+            origin[name] = "no train split: training-corpus documents"
+    if fallback or not pools:
+        pools["training_documents"] = [" ".join(d) for d in read_documents(docs_path)]
+    return pools, origin
+
+
+def prepare_fit_texts(config: dict[str, Any], docs_path: str, fit_out: str, meta_out: str) -> None:
+    """The fit set that PCA / int8 / the learned projections are fitted on: held-out texts of the
+    evaluation tasks' own domain, of matching length (whole documents), never the evaluation sample."""
+    from .data import draw_fit_set
+
+    comp = config["compression"]
+    pools, origin = fit_pools(config, docs_path)
+    texts = draw_fit_set(pools, comp["fit_size"], comp["seed"])
+    if len(texts) < comp["fit_size"]:
+        raise ValueError(
+            f"only {len(texts)} held-out in-domain texts for the fit set, fewer than compression.fit_size = "
+            f"{comp['fit_size']}: lower compression.fit_size (or evaluation.max_documents)"
+        )
+    _texts_out(fit_out, texts)
+    chosen = set(texts)
+    write_json(meta_out, provenance(config, n_fit=len(texts), seed=comp["seed"], origin=origin,
+                                    pool_sizes={k: len(v) for k, v in pools.items()},
+                                    drawn={k: sum(t in chosen for t in dict.fromkeys(v)) for k, v in pools.items()}))
 
 
 # ---- 1. training -------------------------------------------------------------------------
@@ -161,26 +216,43 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
 # ---- 2. encoding -------------------------------------------------------------------------
 
 
-def encode(config: dict[str, Any], run_id: str, model_dir: str | None, id_texts: str, fit_texts: str,
-           out_dir: str, failed_dir: str = "results/failed") -> None:
-    """Encode, once, every text the tasks ask for plus the ID sample and the fit set."""
+def encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir: str,
+           failed_dir: str = "results/failed") -> None:
+    """Encode, once, every text the tasks ask for (the shared samples: ``encode_sample``)."""
     with divergence_marker(config, run_id, failed_dir):
-        _encode(config, run_id, model_dir, id_texts, fit_texts, out_dir)
+        _encode(config, run_id, model_dir, out_dir)
 
 
-def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, id_texts: str, fit_texts: str,
-            out_dir: str) -> None:
+def _run_model(config: dict[str, Any], spec: RunSpec, model_dir: str | None) -> Any:
+    """A run's model for encoding: the configured base model, or the trained one."""
     from .models import load_trained
-    from .mteb_bridge import RecordingEncoder, encode_texts, run_tasks
+
+    model = _load_base(config, spec) if model_dir is None else load_trained(model_dir)
+    model.max_seq_length = config["evaluation"]["max_seq_length"]
+    return model
+
+
+def encode_sample(config: dict[str, Any], run_id: str, model_dir: str | None, texts_path: str, out_npy: str,
+                  meta_out: str, failed_dir: str = "results/failed") -> None:
+    """One run's embeddings (float32, row i = text i) of a shared sample: the ID sample or the fit set."""
+    from .mteb_bridge import encode_texts
+
+    with divergence_marker(config, run_id, failed_dir):
+        spec: RunSpec = expand_runs(config)[run_id]
+        model = _run_model(config, spec, model_dir)
+        matrix = encode_texts(model, read_texts(texts_path), config["evaluation"]["batch_size"], f"run '{run_id}'")
+        np.save(out_npy, matrix)
+        write_json(meta_out, provenance(config, run=run_id, seed=spec.seed, n_texts=int(matrix.shape[0]),
+                                        texts=str(texts_path), max_seq_length=model.max_seq_length))
+
+
+def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir: str) -> None:
+    from .mteb_bridge import RecordingEncoder, run_tasks
     from .tasks import build_tasks
 
     spec: RunSpec = expand_runs(config)[run_id]
     ev = config["evaluation"]
-    if model_dir is None:
-        model = _load_base(config, spec)
-    else:
-        model = load_trained(model_dir)
-    model.max_seq_length = ev["max_seq_length"]
+    model = _run_model(config, spec, model_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     recorder = RecordingEncoder(model, run_id, ev["batch_size"])
@@ -188,8 +260,6 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, id_texts
     texts, matrix = recorder.table()
     np.save(out / "eval.npy", matrix)
     _texts_out(out / "eval_texts.parquet", texts)
-    for name, src in (("idsample", id_texts), ("fit", fit_texts)):
-        np.save(out / f"{name}.npy", encode_texts(model, read_texts(src), ev["batch_size"], f"run '{run_id}'"))
     write_json(out / "meta.json", provenance(config, run=run_id, seed=spec.seed, n_eval_texts=len(texts),
                                              dim=int(matrix.shape[1]), max_seq_length=ev["max_seq_length"],
                                              eval_sha256=file_sha256(out / "eval.npy")))
@@ -198,16 +268,38 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, id_texts
 # ---- 3. intrinsic dimension --------------------------------------------------------------
 
 
-def intrinsic_dim(config: dict[str, Any], run_id: str, sample_npy: str, out_csv: str) -> None:
-    """ID estimates of a run's embeddings of the shared, fixed ID sample."""
-    from .intrinsic_dim import estimate
+def eval_sample_rows(text_ids: list[str], n: int, seed: int) -> np.ndarray:
+    """Rows of a run's eval.npy forming the fixed-seed evaluation ID sample: drawn from the sorted
+    text ids, so every run whose evaluation texts are the same gets the same texts."""
+    from .data import sample_texts
+
+    chosen = set(sample_texts(sorted(set(text_ids)), n, seed))
+    return np.array([i for i, t in enumerate(text_ids) if t in chosen], dtype=int)
+
+
+def intrinsic_dim(config: dict[str, Any], run_id: str, sample_npy: str, out_csv: str,
+                  eval_npy: str | None = None, eval_texts: str | None = None) -> None:
+    """ID estimates of a run's L2-normalised embeddings of two samples: ``corpus`` (the shared
+    fixed ID sample of training-corpus sentences) and ``eval`` (a fixed-seed sample of the run's
+    evaluation texts, rows of eval.npy, not re-encoded).  One row per (sample, estimator)."""
+    from .intrinsic_dim import estimate, l2_normalise
 
     cfg = config["intrinsic_dim"]
-    rows = estimate(np.load(sample_npy), cfg["estimators"], {"mle_k": cfg["mle_k"]})
-    df = pd.DataFrame(rows)
+    samples = {"corpus": np.load(sample_npy)}
+    if eval_npy is not None and eval_texts is not None:
+        ids = pd.read_parquet(eval_texts)["id"].tolist()
+        rows = eval_sample_rows(ids, cfg["sample_size"], cfg["seed"])
+        samples["eval"] = np.load(eval_npy, mmap_mode="r")[rows]
+    frames = []
+    for name, x in samples.items():
+        df = pd.DataFrame(estimate(l2_normalise(x), cfg["estimators"], {"mle_k": cfg["mle_k"]}))
+        df.insert(0, "sample", name)
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
     df.insert(0, "run", run_id)
     df.to_csv(out_csv, index=False)
-    write_json(out_csv + ".meta.json", provenance(config, run=run_id, seed=cfg["seed"]))
+    write_json(out_csv + ".meta.json", provenance(config, run=run_id, seed=cfg["seed"],
+                                                  n_points={k: len(v) for k, v in samples.items()}))
 
 
 # ---- 4. compression ----------------------------------------------------------------------
