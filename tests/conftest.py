@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,18 @@ def job_counts(stdout: str) -> dict[str, int]:
         return {}
     block = stdout.split("Job stats:")[1].split("total")[0]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+
+TINY = str(ROOT / "config" / "tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One completed tiny run (config/tiny.yaml), shared by the end-to-end and rerun tests."""
+    work = tmp_path_factory.mktemp("tiny")
+    res = snakemake("--cores", "2", "--configfile", TINY, cwd=work, timeout=1500)
+    if res.returncode != 0:
+        logs = "\n".join(p.read_text()[-2000:] for p in (work / "results" / "logs").rglob("*.log"))
+        pytest.fail(f"tiny pipeline failed:\n{res.stderr[-4000:]}\n{logs[-6000:]}")
+    yield work
+    shutil.rmtree(work, ignore_errors=True)

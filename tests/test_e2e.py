@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
-from conftest import ROOT, job_counts, snakemake
+from conftest import TINY, job_counts, snakemake
 from tempcompress.figures import FIGURES
 
 pytestmark = pytest.mark.slow
-TINY = str(ROOT / "config" / "tiny.yaml")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("tiny")
-    res = snakemake("--cores", "2", "--configfile", TINY, cwd=work, timeout=1500)
-    if res.returncode != 0:
-        logs = "\n".join(p.read_text()[-2000:] for p in (work / "results" / "logs").rglob("*.log"))
-        pytest.fail(f"tiny pipeline failed:\n{res.stderr[-4000:]}\n{logs[-6000:]}")
-    yield work
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def test_every_figure_exists(tiny_run) -> None:
@@ -57,7 +43,12 @@ def test_intrinsic_dim_table(tiny_run) -> None:
     ids = pd.read_parquet(tiny_run / "results" / "tables" / "intrinsic_dim.parquet")
     assert set(ids["estimator"]) == {"twonn", "mle", "lpca"}
     assert ids["id"].between(1, 384).all()
-    assert (ids["n_points"] == 200).all()
+    assert set(ids["sample"]) == {"corpus", "eval"}
+    assert (ids[ids["sample"] == "corpus"]["n_points"] == 200).all()
+    # the eval sample: every distinct evaluation text here (fewer than sample_size), the same for every run
+    texts = pd.read_parquet(tiny_run / "results" / "embeddings" / "minilm.base" / "eval_texts.parquet")
+    assert (ids[ids["sample"] == "eval"]["n_points"] == min(200, texts["id"].nunique())).all()
+    assert len(ids) == 11 * 2 * 3
 
 
 def test_variants_and_loss_tables(tiny_run) -> None:
@@ -92,13 +83,15 @@ def test_report_holds_every_figure_and_the_config(tiny_run) -> None:
 def test_rerun_gives_bit_identical_embeddings_and_identical_scores(tiny_run, tmp_path) -> None:
     import yaml
     from tempcompress.config import load_config
-    from tempcompress.stages import encode, score
+    from tempcompress.stages import encode, encode_sample, score
 
     cfg = load_config(yaml.safe_load(open(TINY)))
     res = tiny_run / "results"
     run = "minilm.crop.tau-1.0.seed-0"
-    encode(cfg, run, str(res / "models" / run / "model"), str(res / "data" / "id_texts.parquet"),
-           str(res / "data" / "fit_texts.parquet"), str(tmp_path / "emb"))
+    encode(cfg, run, str(res / "models" / run / "model"), str(tmp_path / "emb"))
+    for name, texts in (("idsample", "id_texts"), ("fit", "fit_texts")):
+        encode_sample(cfg, run, str(res / "models" / run / "model"), str(res / "data" / f"{texts}.parquet"),
+                      str(tmp_path / "emb" / f"{name}.npy"), str(tmp_path / "emb" / f"{name}.meta.json"))
     for name in ("eval.npy", "idsample.npy", "fit.npy"):
         assert (tmp_path / "emb" / name).read_bytes() == (res / "embeddings" / run / name).read_bytes(), name
     score(cfg, run, str(tmp_path / "emb"), str(res / "compressed" / run), str(tmp_path / "scores.csv"),

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the tempcompress
 from snakemake.exceptions import WorkflowError  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 from tempcompress.config import ConfigError, expand_runs, load_config  # noqa: E402
+from tempcompress.data import fit_sources  # noqa: E402
 from tempcompress.figures import FIGURES  # noqa: E402
 
 # No `configfile:` directive: Snakemake deep-merges --configfile into it, so a small
@@ -133,6 +134,16 @@ def settings(*sections, run=None):
         out["model"] = config["models"][spec.model]
         out["variant"] = config["variants"].get(spec.variant)
     return _canonical(out)
+
+
+def fit_set_settings():
+    """What the fit set depends on: its size and seed, the pools the tasks call for, and the BBC
+    evaluation sample size (the held-out BBC articles are those outside it)."""
+    sources = fit_sources(config["evaluation"]["tasks"])
+    keys = ["compression.fit_size", "compression.seed"]
+    if any(s.startswith("bbc_") for s in sources):
+        keys.append("evaluation.max_documents")
+    return {"fit_sources": sources, **config_keys(*keys)}
 
 
 # kinds whose training loss reads compression.dims (the Matryoshka dims)

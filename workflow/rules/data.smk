@@ -47,12 +47,7 @@ rule prepare_fit_texts:
         fit="results/data/fit_texts.parquet",
         meta="results/data/fit_texts.meta.json",
     params:
-        settings=config_keys(
-            "compression.fit_size",
-            "compression.seed",
-            "evaluation.tasks",
-            "evaluation.max_documents",
-        ),
+        settings=fit_set_settings(),
     log:
         "results/logs/prepare_fit_texts.log",
     threads: stage_threads("cpu", 1)

@@ -219,6 +219,24 @@ def sample_texts(texts: list[str], n: int, seed: int) -> list[str]:
 BBC_EVAL_SEED = 0  # the seed of the local BBC tasks' evaluation sample (tasks._BBC.sample_seed)
 
 
+def fit_sources(task_names: list[str]) -> list[str]:
+    """Names of the fit-set pools the configured tasks call for (cheap: no data is read).
+
+    Tasks of one domain share a pool, so e.g. adding BBCNewsClustering next to
+    BBCNewsClassification leaves the fit set as it is.
+    """
+    from .tasks import LOCAL_TASKS
+
+    out = []
+    if any(t.startswith("BBC") and t in LOCAL_TASKS for t in task_names):
+        out.append("bbc_held_out_bodies")
+        if "BBCHeadlineRetrieval" in task_names:
+            out.append("bbc_held_out_headlines")
+    if "LeeSTS" in task_names:
+        out.append("lee_background_documents")
+    return out + [f"{t}:train" for t in task_names if t not in LOCAL_TASKS]
+
+
 def local_fit_pools(task_names: list[str], max_documents: int) -> dict[str, list[str]]:
     """Held-out in-domain texts for the configured local tasks, one pool per source.
 
