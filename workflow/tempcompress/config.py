@@ -343,7 +343,7 @@ def normalise_grid(config: dict[str, Any]) -> dict[str, Any]:
     """
     config = copy.deepcopy(config)
 
-    def canon(values: list[Any], fn: Any, where: str) -> list[str]:
+    def canon(values: list[Any], fn: Any, where: str, what: str = "temperature") -> list[str]:
         out: dict[str, Any] = {}
         for i, raw in enumerate(values):
             try:
@@ -352,14 +352,14 @@ def normalise_grid(config: dict[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"config key '{where}[{i}]': {raw!r} is not a number") from None
             if value in out:
                 raise ConfigError(
-                    f"config key '{where}': {out[value]!r} and {raw!r} are the same value ({value}); "
+                    f"config key '{where}': {out[value]!r} and {raw!r} are the same {what} ({value}); "
                     "remove one of them"
                 )
             out[value] = raw
         return list(out)
 
     config["temperatures"] = canon(config["temperatures"], canonical_tau, "temperatures")
-    config["seeds"] = canon(config["seeds"], canonical_seed, "seeds")
+    config["seeds"] = canon(config["seeds"], canonical_seed, "seeds", "seed")
     for name, var in config.get("variants", {}).items():
         if "temperatures" in var:
             var["temperatures"] = canon(var["temperatures"], canonical_tau, f"variants.{name}.temperatures")

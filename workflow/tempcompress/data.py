@@ -273,7 +273,7 @@ def _strings(obj: object) -> list[str]:
         for name, feature in obj.features.items():
             dtype = getattr(feature, "dtype", None)
             if dtype in ("string", "large_string") or (dtype is None and not hasattr(feature, "names")):
-                out += _strings(obj[name])
+                out += _strings(list(obj[name]))
         return out
     if isinstance(obj, dict):
         return [s for v in obj.values() for s in _strings(v)]
