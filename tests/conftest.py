@@ -51,9 +51,20 @@ TINY = str(ROOT / "config" / "tiny.yaml")
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """One completed tiny run (config/tiny.yaml), shared by the end-to-end and rerun tests."""
+    """One completed tiny run (config/tiny.yaml), shared by the end-to-end and rerun tests.
+
+    TEMPCOMPRESS_TINY_RUN=<dir> reuses (and keeps) a run completed there before (development:
+    the tests only add report.html to it).
+    """
+    reuse = os.environ.get("TEMPCOMPRESS_TINY_RUN")
+    if reuse:
+        res = snakemake("-n", "--configfile", TINY, cwd=Path(reuse))
+        if "Nothing to be done" not in res.stdout + res.stderr:
+            pytest.fail(f"TEMPCOMPRESS_TINY_RUN={reuse} is not a completed tiny run:\n{res.stdout[-2000:]}")
+        yield Path(reuse)
+        return
     work = tmp_path_factory.mktemp("tiny")
-    res = snakemake("--cores", "2", "--configfile", TINY, cwd=work, timeout=1500)
+    res = snakemake("--cores", "2", "--configfile", TINY, cwd=work, timeout=2700)
     if res.returncode != 0:
         logs = "\n".join(p.read_text()[-2000:] for p in (work / "results" / "logs").rglob("*.log"))
         pytest.fail(f"tiny pipeline failed:\n{res.stderr[-4000:]}\n{logs[-6000:]}")

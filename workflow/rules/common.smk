@@ -146,6 +146,12 @@ def fit_set_settings():
     return {"fit_sources": sources, **config_keys(*keys)}
 
 
+def sample_encoding_settings(run):
+    """What a run's embeddings of a shared sample depend on besides the model and the texts
+    (inputs): the base model's entry (for the un-fine-tuned run) and the truncation length."""
+    return {"model": _canonical(config["models"][RUNS[run].model]), **config_keys("evaluation.max_seq_length")}
+
+
 # kinds whose training loss reads compression.dims (the Matryoshka dims)
 DIMS_IN_LOSS = {"matryoshka", "matryoshka2d"}
 

@@ -71,10 +71,7 @@ rule encode_sample:
     wildcard_constraints:
         sample="idsample|fit",
     params:
-        settings=lambda w: {
-            "model": config_keys("models")["models"][RUNS[w.run].model],
-            **config_keys("evaluation.max_seq_length"),
-        },
+        settings=lambda w: sample_encoding_settings(w.run),
         failed_dir=FAILED_DIR,
     log:
         "results/logs/encode_sample/{run}.{sample}.log",
