@@ -468,6 +468,10 @@ def saliency_scores(model: Any, anchors: list[str], positives: list[str], batch_
     scores = {k: torch.zeros_like(w) for k, w in weights.items()}
     was_training = model.training
     model.eval()
+    wanted = {id(w) for w in weights.values()}
+    grad_flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in grad_flags:  # gradients of the scored weights only (no embedding-table gradient)
+        p.requires_grad_(id(p) in wanted)
     try:
         for start in range(0, len(anchors), batch_size):
             cols = [anchors[start : start + batch_size], positives[start : start + batch_size]]
@@ -486,6 +490,8 @@ def saliency_scores(model: Any, anchors: list[str], positives: list[str], batch_
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
+        for p, flag in grad_flags:
+            p.requires_grad_(flag)
     return scores
 
 
