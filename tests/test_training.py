@@ -79,15 +79,15 @@ DOCS = [tuple(f"doc {d} sentence number {i} is here." for i in range(5)) for d i
 
 
 def test_crop_pairs_are_two_different_crops_of_one_document() -> None:
-    a, p = make_pairs(DOCS, 50, "crop", 1, seed=0)
+    a, p = make_pairs(DOCS, 50, "crop", 1, seed=0, batch_size=8)
     assert len(a) == len(p) == 50
     for x, y in zip(a, p, strict=True):
         assert x != y and x.split()[1] == y.split()[1]  # same doc, different sentence
-    assert make_pairs(DOCS, 50, "crop", 1, seed=0) == (a, p)
+    assert make_pairs(DOCS, 50, "crop", 1, seed=0, batch_size=8) == (a, p)
 
 
 def test_dropout_pairs_are_the_same_text_twice() -> None:
-    a, p = make_pairs(DOCS, 20, "dropout", 2, seed=1)
+    a, p = make_pairs(DOCS, 20, "dropout", 2, seed=1, batch_size=8)
     assert a == p and all(len(x.split(".")) == 3 for x in a)
 
 

@@ -41,6 +41,8 @@ class RunSpec:
     prune_fraction: float | None = None
     trainable_layers: int | None = None
     steps: int | None = None
+    weights: tuple[float, ...] = ()  # explicit per-temperature weights of an aggregation
+    weighting: str = "tau"  # aggregation default when no weights: tau (w_i = tau_i) | equal
 
     @property
     def tau_label(self) -> str:
@@ -201,6 +203,8 @@ def expand_runs(config: dict[str, Any]) -> dict[str, RunSpec]:
                         run_id=rid,
                         taus=tuple(var["temperatures"]),
                         prefix_dims=tuple(var.get("prefix_dims", ())),
+                        weights=tuple(var.get("weights", ())),
+                        weighting=var.get("weighting", "tau"),
                         **common,
                     )
                 elif kind == "soup":
@@ -249,6 +253,18 @@ def _check_variants(config: dict[str, Any], dims_by_model: dict[str, int | None]
                         f"config key '{where}.prefix_dims': {max(var['prefix_dims'])} is larger than the "
                         f"{dim}-dimensional embedding of model '{model}'"
                     )
+        if "weights" in var or "weighting" in var:
+            if kind != "multi_temperature":
+                raise ConfigError(
+                    f"config key '{where}': 'weights' / 'weighting' apply to kind 'multi_temperature' only"
+                )
+            if "weights" in var and "weighting" in var:
+                raise ConfigError(f"config key '{where}': give either 'weights' (explicit) or 'weighting', not both")
+            if "weights" in var and len(var["weights"]) != len(var.get("temperatures", [])):
+                raise ConfigError(
+                    f"config key '{where}.weights': needs one weight per temperature "
+                    f"({len(var.get('temperatures', []))}), got {len(var['weights'])}"
+                )
         if kind == "soup":
             parent = config["variants"].get(var.get("of", ""))
             if parent is None or parent["kind"] != "infonce":

@@ -140,8 +140,15 @@ def _file_documents(ref: str) -> list[tuple[str, ...]]:
     return [tuple(s) for s in (split_sentences(ln) for ln in lines if ln) if s]
 
 
-def _hf_documents(ref: str, max_documents: int) -> list[tuple[str, ...]]:
-    """hf:<dataset>[:<config>]:<split>:<column> -- a hub text dataset (network or HF cache)."""
+def _hf_documents(ref: str, max_documents: int, seed: int = 0, buffer_size: int = 10_000) -> list[tuple[str, ...]]:
+    """hf:<dataset>[:<config>]:<split>:<column> -- a hub text dataset (network or HF cache),
+    or a local folder / file that ``datasets`` can stream (parquet, json, csv, text).
+
+    Streamed, never downloaded whole: a fixed-seed random sample of documents drawn through
+    ``IterableDataset.shuffle`` (shard order shuffled, then a ``buffer_size`` shuffle buffer),
+    taking the first ``max_documents`` that yield at least one sentence.  Memory holds the
+    buffer and the sample, not the dataset.
+    """
     from datasets import load_dataset
 
     parts = ref.split(":")
@@ -152,9 +159,17 @@ def _hf_documents(ref: str, max_documents: int) -> list[tuple[str, ...]]:
         name, subset, split, column = parts
     else:
         raise ConfigError(f"corpus 'hf:{ref}': use hf:<dataset>[:<config>]:<split>:<column>")
-    ds = load_dataset(name, subset, split=f"{split}[:{max_documents * 4}]")
-    docs = [tuple(split_sentences(t)) for t in ds[column]]
-    return [d for d in docs if d]
+    stream = load_dataset(name, subset, split=split, streaming=True)
+    if stream.column_names is not None and column not in stream.column_names:
+        raise ConfigError(f"corpus 'hf:{ref}': no column '{column}' (columns: {stream.column_names})")
+    docs: list[tuple[str, ...]] = []
+    for row in stream.select_columns([column]).shuffle(seed=seed, buffer_size=buffer_size):
+        sents = tuple(split_sentences(row[column] or ""))
+        if sents:
+            docs.append(sents)
+            if len(docs) >= max_documents:
+                break
+    return docs
 
 
 def check_corpus_source(source: str, where: str) -> None:

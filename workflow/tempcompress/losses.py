@@ -2,7 +2,7 @@
 
 ``MultiTemperatureLoss`` embeds the batch once and sums sentence-transformers'
 ``MultipleNegativesRankingLoss`` (InfoNCE, logits = cos / tau) over (tau_i, prefix_i)
-pairs.  Without prefixes every temperature sees the full vector (variant a); with
+pairs, term i scaled by ``weights[i]``.  Without prefixes every temperature sees the full vector (variant a); with
 prefixes, temperature i only sees the first ``prefix_i`` coordinates (variant b), e.g.
 low tau on the full vector and high tau on short prefixes, making truncation "flexible".
 """
@@ -26,6 +26,7 @@ class MultiTemperatureLoss(nn.Module):
         temperatures: Sequence[float],
         prefix_dims: Sequence[int | None] | None = None,
         weights: Sequence[float] | None = None,
+        symmetric: bool = False,
     ) -> None:
         super().__init__()
         if prefix_dims is None:
@@ -36,14 +37,29 @@ class MultiTemperatureLoss(nn.Module):
         self.temperatures = [float(t) for t in temperatures]
         self.prefix_dims = list(prefix_dims)
         self.weights = [1.0] * len(temperatures) if weights is None else [float(w) for w in weights]
-        self.losses = nn.ModuleList(MultipleNegativesRankingLoss(model, scale=1.0 / t) for t in self.temperatures)
+        if len(self.weights) != len(self.temperatures):
+            raise ValueError("need one weight per temperature")
+        self.symmetric = symmetric
+        extra: dict[str, Any] = (
+            {"directions": ("query_to_doc", "doc_to_query"), "partition_mode": "per_direction"} if symmetric else {}
+        )
+        self.losses = nn.ModuleList(
+            MultipleNegativesRankingLoss(model, scale=1.0 / t, **extra) for t in self.temperatures
+        )
 
-    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None) -> Tensor:
-        total = None
+    def terms(self, embeddings: list[Tensor], labels: Tensor | None) -> list[Tensor]:
+        """The weighted InfoNCE terms, one per temperature (their sum is the loss)."""
+        out = []
         for loss, dim, weight in zip(self.losses, self.prefix_dims, self.weights, strict=True):
             cols = embeddings if dim is None else [e[..., :dim] for e in embeddings]
-            term = weight * loss.compute_loss_from_embeddings(cols, labels)
-            total = term if total is None else total + term
+            out.append(weight * loss.compute_loss_from_embeddings(cols, labels))
+        return out
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None) -> Tensor:
+        terms = self.terms(embeddings, labels)
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
         return total
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
@@ -51,4 +67,5 @@ class MultiTemperatureLoss(nn.Module):
         return self.compute_loss_from_embeddings(embeddings, labels)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"temperatures": self.temperatures, "prefix_dims": self.prefix_dims, "weights": self.weights}
+        return {"temperatures": self.temperatures, "prefix_dims": self.prefix_dims, "weights": self.weights,
+                "symmetric": self.symmetric}

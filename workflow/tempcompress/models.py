@@ -67,13 +67,28 @@ def encoder_layers(model: Any) -> list[Any]:
 
 
 def reinit_layers(model: Any, n_top: int, seed: int) -> None:
-    """Re-initialise the top n_top encoder layers with the model's own initialiser."""
+    """Re-initialise the top n_top encoder layers with the model's own initialiser.
+
+    transformers marks loaded tensors ``_is_hf_initialized`` and its initialisers skip
+    marked tensors, so the marks are cleared first (otherwise nothing would change).  The
+    global RNG state is left as it was.
+    """
     import torch
 
-    torch.manual_seed(seed)
+    layers = encoder_layers(model)
+    if not 0 < n_top <= len(layers):
+        raise ValueError(f"reinit_top_layers={n_top}: the model has {len(layers)} encoder layers")
     hf = model[0].auto_model
-    for layer in encoder_layers(model)[-n_top:]:
-        layer.apply(hf._init_weights)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for layer in layers[-n_top:]:
+            for tensor in (*layer.parameters(), *layer.buffers()):
+                if hasattr(tensor, "_is_hf_initialized"):
+                    tensor._is_hf_initialized = False
+            for module in layer.modules():
+                if hasattr(module, "_is_hf_initialized"):
+                    module._is_hf_initialized = False
+            layer.apply(hf._init_weights)
 
 
 def freeze_all_but_top(model: Any, n_top: int) -> None:

@@ -155,25 +155,47 @@ def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, l
     """Fine-tune one run (or average its parents for a soup) and save the model.
 
     A diverged run (NaN/inf loss or embeddings) fails with an error naming the run and its
-    temperature, and leaves a marker in ``failed_dir``.
+    temperature, leaves a marker in ``failed_dir`` and deletes its checkpoints, so that a
+    retry starts from the beginning, not from the state just before the divergence.
     """
-    with divergence_marker(config, run_id, failed_dir):
-        _train(config, run_id, docs_path, model_out, loss_out, meta_out, checkpoint_dir, parent_dirs)
+    from .training import TrainingDivergedError, clean_checkpoints
+
+    try:
+        with divergence_marker(config, run_id, failed_dir):
+            _train(config, run_id, docs_path, model_out, loss_out, meta_out, checkpoint_dir, parent_dirs)
+    except TrainingDivergedError:
+        clean_checkpoints(Path(checkpoint_dir))
+        raise
+
+
+def training_settings(config: dict[str, Any], spec: RunSpec, docs_sha256: str) -> dict[str, Any]:
+    """Everything a resumed checkpoint must share with the run that resumes it (checkpoint
+    frequency aside, which changes no result)."""
+    training = {k: v for k, v in config["training"].items() if k != "checkpoint_steps"}
+    return {"run": spec.run_id, "training": training, "variant": config["variants"].get(spec.variant),
+            "model": config["models"][spec.model], "documents_sha256": docs_sha256,
+            "target_dims": sorted(config["compression"]["dims"]) if spec.kind.startswith("matryoshka") else None}
 
 
 def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, loss_out: str, meta_out: str,
            checkpoint_dir: str, parent_dirs: list[str]) -> None:
+    from transformers import set_seed
+
     from .mteb_bridge import encode_texts
     from .training import (
         TrainingDivergedError,
         apply_masks,
+        build_loss,
         check_finite_history,
         clean_checkpoints,
         fine_tune,
+        gradient_shares,
         make_pairs,
         make_soup,
         prune_masks,
+        resolve_precision,
         saliency_scores,
+        settings_checkpoint_dir,
         sparsity,
         write_loss_curve,
     )
@@ -189,16 +211,27 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
         extra["parents"] = list(spec.parents)
     else:
         model = _load_base(config, spec)
+        model.max_seq_length = training["max_seq_length"]
         masks = None
         docs = read_documents(docs_path)
+        batch = training["batch_size"]
+        crop = training["crop_sentences"]
         if spec.kind == "sparse":
-            model.max_seq_length = training["max_seq_length"]
-            a, p = make_pairs(docs, 8 * training["batch_size"], "crop", training["crop_sentences"], int(spec.seed) + 1)
-            masks = prune_masks(saliency_scores(model, a, p, training["batch_size"]), spec.prune_fraction)
+            set_seed(int(spec.seed))
+            a, p = make_pairs(docs, 8 * batch, "crop", crop, int(spec.seed) + 1, batch)
+            masks = prune_masks(saliency_scores(model, a, p, batch, seed=int(spec.seed)), spec.prune_fraction)
             apply_masks(model, masks)
             extra["sparsity_after_pruning"] = sparsity(model)
-        history = fine_tune(model, spec, training, docs, ckpt, dims, masks=masks)
+        if spec.kind == "multi_temperature":
+            # on the first batch the trainer sees (make_pairs' first block, same seed)
+            a, p = make_pairs(docs, batch, spec.augmentation, crop, int(spec.seed), batch)
+            loss = build_loss(model, spec, model.get_embedding_dimension(), dims, training["symmetric"])
+            extra["gradient_shares"] = gradient_shares(model, loss, a, p)
+        settings = training_settings(config, spec, file_sha256(docs_path))
+        history = fine_tune(model, spec, training, docs, settings_checkpoint_dir(ckpt, settings), dims, masks=masks)
         check_finite_history(history, spec)
+        extra["precision"] = resolve_precision(training["precision"])
+        extra["symmetric"] = training["symmetric"]
         if masks is not None:
             extra["sparsity_final"] = sparsity(model)
     probe = ["a short probe sentence to check the model still produces finite embeddings"] * 2

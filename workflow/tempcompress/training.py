@@ -3,16 +3,22 @@
 Positive pairs come from unlabeled documents: two different random crops of one document
 (``crop``) or the same crop twice, made different by dropout (``dropout``, SimCSE-style).
 In-batch negatives with ``MultipleNegativesRankingLoss(scale=1/tau)`` give InfoNCE at
-temperature tau.  Checkpoints go to a folder outside the rule's declared outputs, so a
-killed job resumes where it stopped.
+temperature tau (``training.symmetric: true`` adds the positive -> anchor direction).
+Every batch holds distinct documents (no in-batch false negatives), and the trainer keeps
+the batches in the order ``make_pairs`` built them.  Checkpoints go to a folder outside the
+rule's declared outputs, keyed by the run's training settings, so a killed job resumes
+where it stopped and a changed setting starts afresh.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 import random
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,59 +33,174 @@ class TrainingDivergedError(RuntimeError):
 # positive pairs
 
 
-def make_pairs(
-    docs: list[tuple[str, ...]], n_pairs: int, augmentation: str, crop_sentences: int, seed: int
-) -> tuple[list[str], list[str]]:
-    """(anchors, positives): two different crops of one document, or one crop twice (dropout)."""
+@dataclass(frozen=True)
+class Pair:
+    """One training pair: two texts from document ``doc`` (an index into the eligible documents)."""
+
+    doc: int
+    anchor: str
+    positive: str
+
+
+def _crop_starts(rng: random.Random, n_sentences: int, crop: int, augmentation: str) -> tuple[int, int]:
+    """Start sentences of the two crops: non-overlapping windows (crop), or one window twice (dropout)."""
+    last = n_sentences - crop
+    if augmentation == "dropout":
+        i = rng.randint(0, last)
+        return i, i
+    while True:  # rejection sampling: uniform over ordered pairs of non-overlapping windows
+        i, j = rng.randint(0, last), rng.randint(0, last)
+        if abs(i - j) >= crop:
+            return i, j
+
+
+def make_pair_records(
+    docs: list[tuple[str, ...]], n_pairs: int, augmentation: str, crop_sentences: int, seed: int, batch_size: int
+) -> list[Pair]:
+    """Positive pairs in batch order: every consecutive block of ``batch_size`` pairs comes
+    from distinct documents and holds no text twice (except the two sides of a dropout pair),
+    so no in-batch negative is a crop of the anchor's own document.  Crop pairs are two
+    non-overlapping windows of ``crop_sentences`` sentences; dropout pairs one window twice.
+    """
+    if augmentation not in ("crop", "dropout"):
+        raise ValueError(f"unknown augmentation '{augmentation}' (crop or dropout)")
     rng = random.Random(seed)
     need = 2 * crop_sentences if augmentation == "crop" else crop_sentences
     eligible = [d for d in docs if len(d) >= need]
     if not eligible:
         raise ValueError(f"no training document has the {need} sentences a '{augmentation}' pair needs")
-    anchors, positives = [], []
-    for _ in range(n_pairs):
-        doc = rng.choice(eligible)
-        starts = range(len(doc) - crop_sentences + 1)
-        if augmentation == "crop":
-            i, j = rng.sample(starts, 2)
-            anchors.append(" ".join(doc[i : i + crop_sentences]))
-            positives.append(" ".join(doc[j : j + crop_sentences]))
-        elif augmentation == "dropout":
-            i = rng.choice(starts)
-            text = " ".join(doc[i : i + crop_sentences])
-            anchors.append(text)
-            positives.append(text)
-        else:
-            raise ValueError(f"unknown augmentation '{augmentation}' (crop or dropout)")
-    return anchors, positives
+    if batch_size > len(eligible):
+        raise ValueError(
+            f"a batch needs {batch_size} distinct documents, but only {len(eligible)} training documents have "
+            f"the {need} sentences a '{augmentation}' pair needs: lower training.batch_size or add documents "
+            "(training.corpus / training.max_documents)"
+        )
+    pairs: list[Pair] = []
+    while len(pairs) < n_pairs:
+        size = min(batch_size, n_pairs - len(pairs))
+        block: list[Pair] = []
+        texts: set[str] = set()
+        candidates = rng.sample(range(len(eligible)), min(len(eligible), 2 * size + 8))
+        for _attempt in range(2):
+            for k in candidates:
+                if len(block) == size:
+                    break
+                if any(p.doc == k for p in block):
+                    continue
+                doc = eligible[k]
+                i, j = _crop_starts(rng, len(doc), crop_sentences, augmentation)
+                a, b = " ".join(doc[i : i + crop_sentences]), " ".join(doc[j : j + crop_sentences])
+                if a in texts or b in texts:
+                    continue  # the same text in another document of the batch: a false negative
+                block.append(Pair(k, a, b))
+                texts.update((a, b))
+            if len(block) == size:
+                break
+            candidates = rng.sample(range(len(eligible)), len(eligible))  # rare: try every document
+        if len(block) < size:
+            raise ValueError(
+                f"cannot fill a batch of {size} pairs with distinct documents and texts from {len(eligible)} "
+                "documents: lower training.batch_size or add documents"
+            )
+        pairs += block
+    return pairs
+
+
+def make_pairs(
+    docs: list[tuple[str, ...]], n_pairs: int, augmentation: str, crop_sentences: int, seed: int, batch_size: int
+) -> tuple[list[str], list[str]]:
+    """(anchors, positives) of ``make_pair_records``, in batch order."""
+    records = make_pair_records(docs, n_pairs, augmentation, crop_sentences, seed, batch_size)
+    return [p.anchor for p in records], [p.positive for p in records]
+
+
+def in_order_batches(dataset: Any, batch_size: int, drop_last: bool, valid_label_columns: Any = None,
+                     generator: Any = None, seed: int = 0) -> Any:
+    """Batch sampler for the trainer: consecutive blocks of the dataset in order (no shuffle),
+    so the document-distinct blocks of ``make_pair_records`` are exactly the batches."""
+    from sentence_transformers.base.sampler import DefaultBatchSampler
+    from torch.utils.data import SequentialSampler
+
+    return DefaultBatchSampler(SequentialSampler(range(len(dataset))), batch_size=batch_size, drop_last=drop_last,
+                               valid_label_columns=valid_label_columns, generator=generator, seed=seed)
 
 
 # ----------------------------------------------------------------------------------------
 # losses
 
 
-def build_loss(model: Any, spec: RunSpec, native_dim: int, target_dims: list[int]) -> Any:
+def infonce(model: Any, tau: float, symmetric: bool = False) -> Any:
+    """InfoNCE at temperature tau with in-batch negatives (logits = cos / tau).
+
+    ``symmetric`` averages the anchor -> positive and positive -> anchor cross-entropies
+    (CLIP-style); otherwise only anchor -> positive, as ``MultipleNegativesRankingLoss``.
+    """
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    if symmetric:
+        return MultipleNegativesRankingLoss(model, scale=1.0 / tau, directions=("query_to_doc", "doc_to_query"),
+                                            partition_mode="per_direction")
+    return MultipleNegativesRankingLoss(model, scale=1.0 / tau)
+
+
+def term_weights(spec: RunSpec) -> list[float]:
+    """Weights of a temperature aggregation's InfoNCE terms: the configured ``weights``, or
+    ``weighting: tau`` (each term times its tau, so that the terms' initial gradients, which
+    scale as 1/tau, have matching sizes), or ``weighting: equal`` (all 1)."""
+    if spec.weights:
+        return [float(w) for w in spec.weights]
+    if spec.weighting == "tau":
+        return [float(t) for t in spec.taus]
+    return [1.0] * len(spec.taus)
+
+
+def build_loss(model: Any, spec: RunSpec, native_dim: int, target_dims: list[int], symmetric: bool = False) -> Any:
     """The training loss of a run's kind (InfoNCE, multi-temperature, Matryoshka, ...)."""
-    from sentence_transformers.sentence_transformer.losses import (
-        Matryoshka2dLoss,
-        MatryoshkaLoss,
-        MultipleNegativesRankingLoss,
-    )
+    from sentence_transformers.sentence_transformer.losses import Matryoshka2dLoss, MatryoshkaLoss
 
     from .losses import MultiTemperatureLoss
 
     if spec.kind in ("infonce", "sparse"):
-        return MultipleNegativesRankingLoss(model, scale=1.0 / float(spec.tau))
+        return infonce(model, float(spec.tau), symmetric)
     if spec.kind == "multi_temperature":
         prefixes = list(spec.prefix_dims) or None
-        return MultiTemperatureLoss(model, [float(t) for t in spec.taus], prefixes)
+        return MultiTemperatureLoss(model, [float(t) for t in spec.taus], prefixes, term_weights(spec), symmetric)
     mrl_dims = sorted({native_dim, *[d for d in target_dims if d < native_dim]}, reverse=True)
-    inner = MultipleNegativesRankingLoss(model, scale=1.0 / float(spec.tau))
+    inner = infonce(model, float(spec.tau), symmetric)
     if spec.kind == "matryoshka":
         return MatryoshkaLoss(model, inner, matryoshka_dims=mrl_dims)
     if spec.kind == "matryoshka2d":
         return Matryoshka2dLoss(model, inner, matryoshka_dims=mrl_dims)
     raise ValueError(f"run kind '{spec.kind}' is not trained with a loss")
+
+
+def term_gradient_norms(terms: list[Any], params: list[Any]) -> list[float]:
+    """L2 norm of each loss term's gradient with respect to ``params`` (the graph is kept)."""
+    import torch
+
+    norms = []
+    for term in terms:
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        norms.append(math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads if g is not None)))
+    return norms
+
+
+def gradient_shares(model: Any, loss: Any, anchors: list[str], positives: list[str]) -> list[dict[str, Any]]:
+    """Each weighted term's gradient norm (w.r.t. the trainable weights) and share of the sum,
+    on one batch at the start of training (eval mode: no dropout).  One row per term."""
+    was_training = model.training
+    model.eval()
+    try:
+        embs = [model(_to_device(model.preprocess(t), model.device))["sentence_embedding"]
+                for t in (anchors, positives)]
+        params = [p for p in model.parameters() if p.requires_grad]
+        norms = term_gradient_norms(loss.terms(embs, None), params)
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    total = sum(norms) or 1.0
+    return [{"tau": t, "prefix_dim": d, "weight": w, "grad_norm": n, "share": n / total}
+            for t, d, w, n in zip(loss.temperatures, loss.prefix_dims, loss.weights, norms, strict=True)]
 
 
 # ----------------------------------------------------------------------------------------
@@ -99,11 +220,19 @@ def _callbacks(spec: RunSpec, masks: dict[str, Any] | None) -> list[Any]:
                     "`snakemake --keep-going` finishes the other runs."
                 )
 
+    class NoFinalCheckpoint(TrainerCallback):
+        """The last step's checkpoint is never resumed from (the model is saved right after
+        training and the checkpoints deleted); writing it costs a model plus optimizer state."""
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            if state.global_step >= state.max_steps:
+                control.should_save = False
+
     class KeepPruned(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
             apply_masks(model, masks)
 
-    cbs: list[Any] = [StopOnDivergence()]
+    cbs: list[Any] = [StopOnDivergence(), NoFinalCheckpoint()]
     if masks:
         cbs.append(KeepPruned())
     return cbs
@@ -115,7 +244,45 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     return max(ckpts, key=lambda p: int(p.name.split("-")[1])) if ckpts else None
 
 
-def fine_tune(
+def resolve_precision(requested: str) -> str:
+    """The precision training really uses: fp32 on CPU; on a GPU, bf16 only where the GPU
+    supports it (else fp16 autocast with loss scaling), fp16 as asked, or fp32."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "fp32"
+    if requested == "bf16" and not torch.cuda.is_bf16_supported():
+        print(f"training.precision is bf16, but {torch.cuda.get_device_name()} does not support bf16: "
+              "training in fp16 autocast instead", flush=True)
+        return "fp16"
+    return requested
+
+
+def checkpoint_key(settings: dict[str, Any]) -> str:
+    """Short hash of everything a resumed run must share with the run that wrote the checkpoint."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def settings_checkpoint_dir(checkpoint_dir: Path, settings: dict[str, Any]) -> Path:
+    """The folder, under a run's checkpoint folder, for checkpoints made with these settings.
+
+    Checkpoints made with other settings (another learning rate, step count, corpus, ...)
+    are deleted with a message: resuming them would silently mix two runs.
+    """
+    key = checkpoint_key(settings)
+    folder = Path(checkpoint_dir) / f"settings-{key}"
+    if Path(checkpoint_dir).is_dir():
+        for old in Path(checkpoint_dir).iterdir():
+            if old != folder and (old.name.startswith(("settings-", "checkpoint-"))):
+                print(f"discarding checkpoints in {old}: they were made with other training settings "
+                      f"(these settings: {folder.name}); training starts afresh", flush=True)
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings.json").write_text(json.dumps(settings, indent=1, sort_keys=True, default=str) + "\n")
+    return folder
+
+
+def build_trainer(
     model: Any,
     spec: RunSpec,
     training: dict[str, Any],
@@ -124,9 +291,8 @@ def fine_tune(
     target_dims: list[int],
     masks: dict[str, Any] | None = None,
     steps: int | None = None,
-) -> list[dict[str, Any]]:
-    """Fine-tune ``model`` in place; returns the trainer's log history (loss per step)."""
-    import torch
+) -> Any:
+    """The sentence-transformers trainer of one run, its batches in the order of ``make_pairs``."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import set_seed
@@ -140,17 +306,19 @@ def fine_tune(
     layers = spec.trainable_layers or training.get("trainable_layers")
     if layers:
         freeze_all_but_top(model, layers)
+    batch_size = training["batch_size"]
     anchors, positives = make_pairs(
-        docs, steps * training["batch_size"], spec.augmentation, training["crop_sentences"], seed
+        docs, steps * batch_size, spec.augmentation, training["crop_sentences"], seed, batch_size
     )
     dataset = Dataset.from_dict({"anchor": anchors, "positive": positives})
     dim = model.get_embedding_dimension()
-    loss = build_loss(model, spec, dim, target_dims)
-    cuda = torch.cuda.is_available()
+    loss = build_loss(model, spec, dim, target_dims, bool(training.get("symmetric", False)))
+    precision = resolve_precision(training.get("precision", "fp32"))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoint_dir),
         max_steps=steps,
-        per_device_train_batch_size=training["batch_size"],
+        per_device_train_batch_size=batch_size,
+        batch_sampler=in_order_batches,  # the document-distinct blocks of make_pairs, unshuffled
         learning_rate=training["learning_rate"],
         warmup_steps=training["warmup_ratio"],  # a float < 1 is a ratio of max_steps (transformers 5)
         seed=seed,
@@ -161,15 +329,37 @@ def fine_tune(
         save_steps=training["checkpoint_steps"],
         save_total_limit=1,
         report_to="none",
-        use_cpu=not cuda,
-        bf16=cuda and training.get("precision") == "bf16",
-        fp16=cuda and training.get("precision") == "fp16",
+        use_cpu=not _cuda(),
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         dataloader_num_workers=0,
+        disable_tqdm=True,
     )
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, callbacks=_callbacks(spec, masks)
     )
-    resume = latest_checkpoint(checkpoint_dir)
+    return trainer
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def fine_tune(
+    model: Any,
+    spec: RunSpec,
+    training: dict[str, Any],
+    docs: list[tuple[str, ...]],
+    checkpoint_dir: Path,
+    target_dims: list[int],
+    masks: dict[str, Any] | None = None,
+    steps: int | None = None,
+) -> list[dict[str, Any]]:
+    """Fine-tune ``model`` in place; returns the trainer's log history (loss per step)."""
+    trainer = build_trainer(model, spec, training, docs, checkpoint_dir, target_dims, masks, steps)
+    resume = latest_checkpoint(Path(checkpoint_dir))
     if resume is not None:
         print(f"resuming {spec.run_id} from {resume}", flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -253,23 +443,55 @@ def _to_device(features: dict[str, Any], device: Any) -> dict[str, Any]:
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
 
 
-def saliency_scores(model: Any, anchors: list[str], positives: list[str], batch_size: int) -> dict[str, Any]:
-    """|w * dL/dw| accumulated over batches of the alignment + uniformity loss, per linear weight."""
+SALIENCY_MICRO_BATCH = 32
+
+
+def _embed(model: Any, texts: list[str]) -> Any:
+    return model(_to_device(model.preprocess(texts), model.device))["sentence_embedding"]
+
+
+def saliency_scores(model: Any, anchors: list[str], positives: list[str], batch_size: int,
+                    micro_batch_size: int = SALIENCY_MICRO_BATCH, seed: int = 0) -> dict[str, Any]:
+    """|w * dL/dw| summed over batches of the alignment + uniformity loss, per linear weight.
+
+    Computed in eval mode (no dropout), after seeding.  The loss couples every pair of a
+    batch (uniformity), so each batch is run in micro-batches with cached embedding
+    gradients: embed all micro-batches without a graph, take the loss's gradient with
+    respect to the embeddings, then re-run each micro-batch with a graph and backpropagate
+    its slice (gradients accumulate).  The result equals the one-shot gradient, and memory
+    holds one micro-batch of activations whatever ``batch_size`` is.
+    """
     import torch
 
+    torch.manual_seed(seed)
     weights = linear_weights(model)
     scores = {k: torch.zeros_like(w) for k, w in weights.items()}
-    model.train()
-    for start in range(0, len(anchors), batch_size):
+    was_training = model.training
+    model.eval()
+    wanted = {id(w) for w in weights.values()}
+    grad_flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in grad_flags:  # gradients of the scored weights only (no embedding-table gradient)
+        p.requires_grad_(id(p) in wanted)
+    try:
+        for start in range(0, len(anchors), batch_size):
+            cols = [anchors[start : start + batch_size], positives[start : start + batch_size]]
+            model.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                embs = [torch.cat([_embed(model, col[i : i + micro_batch_size])
+                                   for i in range(0, len(col), micro_batch_size)]) for col in cols]
+            embs = [e.detach().requires_grad_(True) for e in embs]
+            grads = torch.autograd.grad(alignment_uniformity_loss(*embs), embs)
+            for col, grad in zip(cols, grads, strict=True):
+                for i in range(0, len(col), micro_batch_size):
+                    _embed(model, col[i : i + micro_batch_size]).backward(grad[i : i + micro_batch_size])
+            for k, w in weights.items():
+                if w.grad is not None:
+                    scores[k] += (w.detach() * w.grad.detach()).abs()
+    finally:
         model.zero_grad(set_to_none=True)
-        feats = [model.preprocess(texts) for texts in (anchors[start : start + batch_size],
-                                                      positives[start : start + batch_size])]
-        embs = [model(_to_device(f, model.device))["sentence_embedding"] for f in feats]
-        alignment_uniformity_loss(*embs).backward()
-        for k, w in weights.items():
-            if w.grad is not None:
-                scores[k] += (w.detach() * w.grad.detach()).abs()
-    model.zero_grad(set_to_none=True)
+        model.train(was_training)
+        for p, flag in grad_flags:
+            p.requires_grad_(flag)
     return scores
 
 
