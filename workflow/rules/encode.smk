@@ -1,3 +1,9 @@
+def encode_settings():
+    """The evaluation keys the embeddings depend on (the tasks' texts, the encoder's input)."""
+    ev = config["evaluation"]
+    return {k: ev[k] for k in ("tasks", "max_documents", "max_seq_length", "batch_size")}
+
+
 # Encode once: every text the evaluation tasks need, the ID sample and the fit set.
 rule encode:
     input:
@@ -11,7 +17,8 @@ rule encode:
         fit=emb("{run}", "fit.npy"),
         meta=emb("{run}", "meta.json"),
     params:
-        settings=lambda w: settings("evaluation", run=w.run),
+        # only what the embeddings depend on: scoring settings never re-encode
+        settings=lambda w: {**settings(run=w.run), "evaluation": encode_settings()},
         out_dir=lambda w: f"results/embeddings/{w.run}",
         failed_dir=FAILED_DIR,
     log:
