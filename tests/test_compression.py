@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tempcompress.compression import METHODS, CompressionError, compress, hamming_distance
+from tempcompress.compression import (
+    METHODS,
+    CompressionError,
+    bytes_per_vector,
+    compress,
+    fit_encode,
+    hamming_distance,
+    score_variants,
+    stored_nbytes,
+)
 
 
 def _subspace(n: int = 400, k: int = 6, d: int = 48, seed: int = 0) -> np.ndarray:
@@ -33,7 +42,8 @@ def test_binarization_is_sign_and_matches_hamming_ranking() -> None:
 def test_pca_on_a_k_dim_subspace_preserves_distances() -> None:
     x = _subspace(k=6)
     z = compress("pca", x, x, 6)
-    d_full = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)  # PCA works on L2-normalised vectors
+    d_full = np.linalg.norm(xn[:, None] - xn[None], axis=-1)
     d_pca = np.linalg.norm(z[:, None] - z[None], axis=-1)
     np.testing.assert_allclose(d_pca, d_full, rtol=1e-3, atol=1e-3)
     # one fewer axis loses information
@@ -68,10 +78,10 @@ def test_int8_error_is_small() -> None:
     assert len(np.unique(z[:, 0])) <= 256
 
 
-def test_hpd_starts_from_pca_and_keeps_similarity_structure() -> None:
+def test_simproj_starts_from_pca_and_keeps_similarity_structure() -> None:
     x = _subspace(n=300, k=8, d=32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    z = compress("hpd", x, x, 8, {"seed": 0, "hpd_epochs": 20})
+    z = compress("simproj", x, x, 8, {"seed": 0, "simproj_epochs": 20})
     zn = z / np.linalg.norm(z, axis=1, keepdims=True)
     err = np.abs(zn @ zn.T - x @ x.T).mean()
     assert err < 0.1, err
@@ -88,3 +98,86 @@ def test_unknown_method() -> None:
     x = np.zeros((4, 8), dtype=np.float32)
     with pytest.raises(CompressionError, match="unknown compression method 'zip'"):
         compress("zip", x, x, 4)
+
+
+def test_old_hpd_name_is_refused_with_the_new_name() -> None:
+    x = np.zeros((4, 8), dtype=np.float32)
+    with pytest.raises(CompressionError, match="'hpd' was renamed: use simproj"):
+        compress("hpd", x, x, 4)
+
+
+def test_bytes_per_vector() -> None:
+    assert bytes_per_vector("none", 384) == 1536
+    for name in ("truncation", "pca", "random_projection", "simproj"):
+        assert bytes_per_vector(name, 64) == 256
+    assert bytes_per_vector("float16", 64) == bytes_per_vector("bfloat16", 64) == 128
+    assert bytes_per_vector("float8", 64) == bytes_per_vector("int8", 64) == 64
+    assert bytes_per_vector("int4", 64) == 32
+    assert bytes_per_vector("binarization", 384) == 48
+    assert bytes_per_vector("int4", 3) == 1.5
+    with pytest.raises(CompressionError):
+        bytes_per_vector("zip", 8)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_stored_codes_take_the_documented_bytes(name: str) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 48)).astype(np.float32)
+    codes = fit_encode(name, x, x, 32, {"seed": 0, "simproj_epochs": 1})
+    per_coordinate_state = sum(v.nbytes for k, v in codes.items() if k in ("lo", "span", "dim"))
+    assert stored_nbytes(codes) - per_coordinate_state == 64 * bytes_per_vector(name, 32)
+
+
+def test_float_formats_are_plain_casts() -> None:
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(scale=0.1, size=(40, 24)).astype(np.float32)
+    np.testing.assert_array_equal(compress("float16", x, x, 24), x.astype(np.float16).astype(np.float32))
+    t = torch.from_numpy(x)
+    np.testing.assert_array_equal(compress("bfloat16", x, x, 24), t.to(torch.bfloat16).float().numpy())
+    f8 = compress("float8", x, x, 24)
+    np.testing.assert_array_equal(f8, t.to(torch.float8_e4m3fn).float().numpy())
+    assert len(np.unique(f8)) <= 256 and not np.array_equal(f8, x)
+    # the cast keeps the relative error within each format's precision
+    for name, rel in (("float16", 2**-11), ("bfloat16", 2**-8)):
+        z = compress(name, x, x, 24)
+        assert np.abs(z - x).max() <= rel * np.abs(x).max()
+
+
+def test_int4_has_16_levels_and_bounded_error() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 31)).astype(np.float32)  # odd dim: the last byte holds one code
+    z = compress("int4", x, x, 31)
+    assert z.shape == (500, 31)
+    assert max(len(np.unique(z[:, j])) for j in range(31)) <= 16
+    lo, hi = np.percentile(x, [1, 99], axis=0)
+    inside = (x > lo) & (x < hi)
+    assert (np.abs(z - x) <= (hi - lo) / 15 / 2 + 1e-5)[inside].all()
+    assert np.abs(z - x).mean() < np.abs(compress("int8", x, x, 31) - x).mean() * 20
+
+
+def test_binarization_codes_are_packed_bits() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(10, 20)).astype(np.float32)
+    codes = fit_encode("binarization", x, x, 20)
+    assert codes["bits"].dtype == np.uint8 and codes["bits"].shape == (10, 3)
+    np.testing.assert_array_equal(compress("binarization", x, x, 20), np.where(x >= 0, 1, -1))
+
+
+def test_pca_ignores_the_norm_of_each_vector() -> None:
+    """PCA is fitted on, and applied to, L2-normalised embeddings: rescaling rows changes nothing."""
+    x = _subspace(n=200, k=6, d=32, seed=4)
+    rng = np.random.default_rng(5)
+    scaled = x * rng.uniform(0.1, 10, size=(len(x), 1)).astype(np.float32)
+    np.testing.assert_allclose(compress("pca", scaled, scaled, 5), compress("pca", x, x, 5), atol=1e-5)
+
+
+def test_quantizers_are_also_scored_at_the_native_dim() -> None:
+    pairs = score_variants(["truncation", "binarization", "int8", "pca"], [64, 16], 384)
+    assert pairs[0] == ("none", "full")
+    assert ("binarization", "384") in pairs and ("int8", "384") in pairs
+    assert ("truncation", "384") not in pairs and ("pca", "384") not in pairs
+    assert len(pairs) == 1 + 4 * 2 + 2
+    # a native dim listed among the target dims is not scored twice
+    assert score_variants(["int8"], [384, 16], 384).count(("int8", "384")) == 1

@@ -33,17 +33,17 @@ rule intrinsic_dim:
         "../scripts/intrinsic_dim.py"
 
 
-# Every compression method at every target dim, fitted on the fit set only.
+# Every compression method at every target dim (quantizers also at the native dim), fitted
+# on the fit set only: compact codes in one file per run, deleted once the run is scored.
 rule compress:
     input:
         eval=emb("{run}", "eval.npy"),
         fit=emb("{run}", "fit.npy"),
     output:
-        [f"results/compressed/{{run}}/{m}/dim-{d}.npy" for m in METHODS for d in DIMS],
+        codes=temp("results/compressed/{run}.npz"),
     params:
         settings=settings("compression"),
         emb_dir=lambda w: f"results/embeddings/{w.run}",
-        compressed_root=lambda w: f"results/compressed/{w.run}",
     log:
         "results/logs/compress/{run}.log",
     benchmark:
@@ -63,13 +63,12 @@ rule score:
     input:
         eval=emb("{run}", "eval.npy"),
         texts=emb("{run}", "eval_texts.parquet"),
-        compressed=lambda w: [f"results/compressed/{w.run}/{m}/dim-{d}.npy" for m in METHODS for d in DIMS],
+        codes=rules.compress.output.codes,
     output:
         table="results/scores/{run}.csv",
     params:
         settings=settings("evaluation", "compression"),
         emb_dir=lambda w: f"results/embeddings/{w.run}",
-        compressed_root=lambda w: f"results/compressed/{w.run}",
         mteb_cache="results/mteb",
     log:
         "results/logs/score/{run}.log",

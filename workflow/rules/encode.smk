@@ -8,7 +8,11 @@ rule encode:
         texts=emb("{run}", "eval_texts.parquet"),
         meta=emb("{run}", "meta.json"),
     params:
-        settings=lambda w: settings("evaluation", run=w.run),
+        # only what the embeddings depend on: scoring settings never re-encode
+        settings=lambda w: {
+            **settings(run=w.run),
+            **config_keys("evaluation.tasks", "evaluation.max_documents", "evaluation.max_seq_length"),
+        },
         out_dir=lambda w: f"results/embeddings/{w.run}",
         failed_dir=FAILED_DIR,
     log:

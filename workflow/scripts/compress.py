@@ -8,4 +8,4 @@ from tempcompress.stages import compress
 
 with rule_context(snakemake) as config:  # noqa: F821
     sm = snakemake  # noqa: F821
-    compress(config, sm.wildcards.run, sm.params.emb_dir, sm.params.compressed_root)
+    compress(config, sm.wildcards.run, sm.params.emb_dir, sm.output.codes)

@@ -8,5 +8,5 @@ from tempcompress.stages import score
 
 with rule_context(snakemake) as config:  # noqa: F821
     sm = snakemake  # noqa: F821
-    score(config, sm.wildcards.run, sm.params.emb_dir, sm.params.compressed_root, sm.output.table,
+    score(config, sm.wildcards.run, sm.params.emb_dir, sm.input.codes, sm.output.table,
           sm.params.mteb_cache)

@@ -281,7 +281,7 @@ def _check_variants(config: dict[str, Any], dims_by_model: dict[str, int | None]
 
 def check_semantics(config: dict[str, Any]) -> None:
     """Checks the schema cannot express; each error names the key and the fix."""
-    from .compression import METHODS
+    from .compression import CompressionError, check_method
     from .data import check_corpus_source
     from .intrinsic_dim import ESTIMATORS
     from .tasks import LOCAL_TASKS
@@ -299,11 +299,10 @@ def check_semantics(config: dict[str, Any]) -> None:
         dims_by_model[name] = native_dim(model_dir) if model_dir is not None else None
 
     for method in config["compression"]["methods"]:
-        if method not in METHODS:
-            raise ConfigError(
-                f"config key 'compression.methods': unknown compression method '{method}'; "
-                f"choose from {sorted(METHODS)}"
-            )
+        try:
+            check_method(method)
+        except CompressionError as exc:
+            raise ConfigError(f"config key 'compression.methods': {exc}") from None
     for model, dim in dims_by_model.items():
         too_big = [d for d in config["compression"]["dims"] if dim is not None and d > dim]
         if too_big:

@@ -1,10 +1,11 @@
-"""The two mteb model wrappers that make "encode once, score many" work.
+"""The mteb model wrappers that make "encode once, score many" work.
 
 * ``RecordingEncoder`` runs the real model: it encodes each distinct text a task asks
-  for once (mteb asks for the Lee documents 49 times each), keeps every embedding, and
-  so collects exactly the texts the tasks need, whatever their type.
+  for once (mteb asks for the Lee documents 49 times each) and keeps every embedding.
 * ``LookupEncoder`` serves precomputed (compressed) embeddings by text, so mteb's own
   evaluators score a variant without running a transformer.
+* ``score_variants`` evaluates every variant of a run in one pass: each task's data is
+  loaded once and every variant is evaluated on it before the next task is loaded.
 
 Prompts are not applied (the offline model has none); texts are the strings mteb's
 dataloaders hand to ``encode``.
@@ -12,6 +13,9 @@ dataloaders hand to ``encode``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,16 @@ class EmbeddingsNotFiniteError(RuntimeError):
 
 
 def dataloader_texts(inputs: Any) -> list[str]:
-    """The texts of an mteb dataloader, in order."""
+    """The texts of an mteb dataloader, in order.
+
+    mteb's dataloaders are unshuffled torch DataLoaders over a datasets.Dataset whose
+    "text" column is what the collate function hands out; that column is read in one go
+    (iterating the loader costs a Python call per row).  Anything else is iterated.
+    """
+    ds = getattr(inputs, "dataset", None)
+    sampler = type(getattr(inputs, "sampler", None)).__name__
+    if sampler == "SequentialSampler" and "text" in getattr(ds, "column_names", ()):
+        return list(ds["text"])
     texts: list[str] = []
     for batch in inputs:
         texts.extend(batch["text"])
@@ -84,10 +97,14 @@ class RecordingEncoder(AbsEncoder):
 
 
 class LookupEncoder(AbsEncoder):
-    """Serves rows of a precomputed matrix by text; fails loudly on a text it never saw."""
+    """Serves rows of a precomputed matrix by text; fails loudly on a text it never saw.
 
-    def __init__(self, texts: list[str], matrix: np.ndarray, meta: ModelMeta) -> None:
-        self.row = {t: i for i, t in enumerate(texts)}
+    ``texts`` is the row order of ``matrix`` (a list), or an already built text -> row
+    mapping shared by many encoders of one run.
+    """
+
+    def __init__(self, texts: list[str] | dict[str, int], matrix: np.ndarray, meta: ModelMeta) -> None:
+        self.row = texts if isinstance(texts, dict) else {t: i for i, t in enumerate(texts)}
         self.matrix = matrix
         self.mteb_model_meta = meta
         self.calls = 0
@@ -106,16 +123,17 @@ class LookupEncoder(AbsEncoder):
         return np.asarray(self.matrix[idx], dtype=np.float32)
 
 
-def run_tasks(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None,
-              batch_size: int = 64) -> list[dict[str, Any]]:
-    """Evaluate with mteb.evaluate; one row per task: task, type, metric (main score), score."""
-    import mteb
+def _reseed(task: Any) -> None:
+    """mteb tasks keep one RNG across evaluations (clustering draws its bootstrap samples
+    from it): re-seed so that every variant is scored on the same samples."""
     from mteb._set_seed import _set_seed
 
-    for task in tasks:
-        # mteb tasks keep one RNG across evaluations (clustering draws its bootstrap samples
-        # from it): re-seed so that every variant is scored on the same samples.
-        task.rng_state, task.np_rng = _set_seed(task.seed)
+    task.rng_state, task.np_rng = _set_seed(task.seed)
+
+
+def _evaluate(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None, batch_size: int) -> list[dict[str, Any]]:
+    import mteb
+
     cache = mteb.ResultCache(cache_path=cache_dir) if cache_dir is not None else None
     result = mteb.evaluate(
         encoder,
@@ -132,3 +150,55 @@ def run_tasks(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None,
         rows.append({"task": tr.task_name, "task_type": meta.type, "metric": meta.main_score,
                      "score": float(tr.get_score())})
     return rows
+
+
+def run_tasks(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None,
+              batch_size: int = 64) -> list[dict[str, Any]]:
+    """Evaluate one encoder with mteb.evaluate; one row per task: task, type, metric (main score), score."""
+    for task in tasks:
+        _reseed(task)
+    return _evaluate(encoder, tasks, cache_dir, batch_size)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One served matrix of a run: its labels, its mteb identity, and how to build it."""
+
+    method: str
+    dim: str
+    meta: ModelMeta
+    matrix: Callable[[], np.ndarray]  # built when a task needs it (memory: one variant at a time)
+
+
+@contextlib.contextmanager
+def _loaded(task: Any) -> Iterator[None]:
+    """The task's data loaded once for the block (and unloaded after, if loaded here)."""
+    loaded_here = not task.data_loaded
+    if loaded_here:
+        task.load_data()
+    try:
+        yield
+    finally:
+        if loaded_here:
+            task.unload_data()
+
+
+def score_variants(variants: list[Variant], texts: list[str], tasks: list[Any], cache_dir: Path | None,
+                   batch_size: int = 64) -> list[dict[str, Any]]:
+    """mteb scores of every variant on every task, in one pass.
+
+    Task-major: each task's data is loaded once, every variant is evaluated on it with
+    mteb's own evaluator (``mteb.evaluate`` on the pre-loaded task, re-seeded per variant,
+    results in the mteb result cache), then the data is unloaded.  Rows: method, dim, task,
+    task_type, metric, score.
+    """
+    row = {t: i for i, t in enumerate(texts)}
+    rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for ti, task in enumerate(tasks):
+        with _loaded(task):
+            for vi, var in enumerate(variants):
+                _reseed(task)
+                encoder = LookupEncoder(row, var.matrix(), var.meta)
+                rows[vi, ti] = [{"method": var.method, "dim": var.dim, **r}
+                                for r in _evaluate(encoder, [task], cache_dir, batch_size)]
+    return [r for key in sorted(rows) for r in rows[key]]  # variant-major, tasks in order

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import RunSpec, evaluated_variants, expand_runs
+from .config import RunSpec, expand_runs
 from .provenance import file_sha256, provenance, write_json
 
 
@@ -279,8 +279,38 @@ def encode_sample(config: dict[str, Any], run_id: str, model_dir: str | None, te
                                         texts=str(texts_path), max_seq_length=model.max_seq_length))
 
 
+def eval_texts(tasks: list[Any], model: Any, run_id: str, batch_size: int) -> tuple[list[str], np.ndarray]:
+    """Every distinct text the tasks will ask for, and its embedding, each encoded once.
+
+    The texts are read from each task's loaded data (``tasks.task_texts``), without running
+    an evaluation; a task type without a text collector is evaluated once with a recording
+    encoder instead (which re-uses the embeddings already computed).
+    """
+    from .mteb_bridge import RecordingEncoder, encode_texts, run_tasks
+    from .tasks import TextCollectionUnsupported, task_texts
+
+    texts: list[str] = []
+    unsupported = []
+    for task in tasks:
+        task.load_data()
+        try:
+            texts += task_texts(task)
+        except TextCollectionUnsupported:
+            unsupported.append(task)
+        finally:
+            task.unload_data()
+    texts = list(dict.fromkeys(texts))
+    matrix = encode_texts(model, texts, batch_size, f"run '{run_id}'") if texts else None
+    if not unsupported:
+        return texts, matrix
+    recorder = RecordingEncoder(model, run_id, batch_size)
+    if matrix is not None:
+        recorder.store.update(zip(texts, matrix, strict=True))
+    run_tasks(recorder, unsupported, cache_dir=None, batch_size=batch_size)
+    return recorder.table()
+
+
 def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir: str) -> None:
-    from .mteb_bridge import RecordingEncoder, run_tasks
     from .tasks import build_tasks
 
     spec: RunSpec = expand_runs(config)[run_id]
@@ -288,9 +318,7 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir:
     model = _run_model(config, spec, model_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    recorder = RecordingEncoder(model, run_id, ev["batch_size"])
-    run_tasks(recorder, build_tasks(ev["tasks"], ev), cache_dir=None, batch_size=ev["batch_size"])
-    texts, matrix = recorder.table()
+    texts, matrix = eval_texts(build_tasks(ev["tasks"], ev), model, run_id, ev["batch_size"])
     np.save(out / "eval.npy", matrix)
     _texts_out(out / "eval_texts.parquet", texts)
     write_json(out / "meta.json", provenance(config, run=run_id, seed=spec.seed, n_eval_texts=len(texts),
@@ -338,52 +366,112 @@ def intrinsic_dim(config: dict[str, Any], run_id: str, sample_npy: str, out_csv:
 # ---- 4. compression ----------------------------------------------------------------------
 
 
-def compress(config: dict[str, Any], run_id: str, emb_dir: str, out_root: str) -> None:
-    """Compressed eval embeddings of one run: every method at every target dim.
+def _code_key(method: str, dim: str, field: str) -> str:
+    return f"{method}:{dim}:{field}"
 
-    Written as <out_root>/<method>/dim-<d>.npy; each method is fitted on the fit set only.
-    """
-    from .compression import compress as do_compress
+
+def compress(config: dict[str, Any], run_id: str, emb_dir: str, out_npz: str) -> None:
+    """Compact codes of one run's eval embeddings: every method at every target dim (and each
+    quantizer at the native dim), each fitted on the fit set only, all in one .npz
+    (packed sign bits, int8 / int4 codes, float16 / bfloat16 / float8 bit patterns, float32)."""
+    from .compression import fit_encode, score_variants, stored_nbytes
 
     emb = Path(emb_dir)
     full, fit = np.load(emb / "eval.npy"), np.load(emb / "fit.npy")
     comp = config["compression"]
-    opts = {"seed": comp["seed"], "hpd_epochs": comp["hpd_epochs"]}
-    for method in comp["methods"]:
-        folder = Path(out_root) / method
-        folder.mkdir(parents=True, exist_ok=True)
-        for dim in comp["dims"]:
-            np.save(folder / f"dim-{dim}.npy", do_compress(method, fit, full, int(dim), opts))
-    write_json(Path(out_root) / "meta.json",
+    opts = {"seed": comp["seed"], "simproj_epochs": comp["simproj_epochs"]}
+    arrays: dict[str, np.ndarray] = {}
+    nbytes: dict[str, int] = {}
+    for method, dim in score_variants(comp["methods"], comp["dims"], full.shape[1])[1:]:
+        codes = fit_encode(method, fit, full, int(dim), opts)
+        nbytes[f"{method}:{dim}"] = stored_nbytes(codes)
+        arrays.update({_code_key(method, dim, k): v for k, v in codes.items()})
+    Path(out_npz).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out_npz, **arrays)
+    write_json(out_npz + ".meta.json",
                provenance(config, run=run_id, seed=comp["seed"], methods=comp["methods"], dims=comp["dims"],
-                          fit_size=len(fit)))
+                          native_dim=int(full.shape[1]), fit_size=len(fit), stored_bytes=nbytes))
+
+
+def read_codes(path: str | Path) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """The compact codes of a compress .npz, by (method, dim)."""
+    out: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    with np.load(path) as z:
+        for key in z.files:
+            method, dim, field = key.split(":")
+            out.setdefault((method, dim), {})[field] = z[key]
+    return out
+
+
+def _codes_sha(codes: dict[str, np.ndarray]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(codes):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(codes[name]).tobytes())
+    return h.hexdigest()[:12]
 
 
 # ---- 5. scoring --------------------------------------------------------------------------
 
+SCORE_SETTINGS = ("tasks", "max_documents", "experiments", "samples_per_label", "normalize")
 
-def score(config: dict[str, Any], run_id: str, emb_dir: str, compressed_root: str, out_csv: str,
-          mteb_cache: str) -> None:
+
+def score_key(evaluation: dict[str, Any], embeddings_sha: str) -> str:
+    """The mteb cache revision of a run's scores: its embeddings and every evaluation setting
+    that changes a score (a changed setting never serves a stale cached score)."""
+    import hashlib
+    import json
+
+    settings = {k: evaluation[k] for k in SCORE_SETTINGS}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{embeddings_sha[:12]}-{digest}"
+
+
+def score(config: dict[str, Any], run_id: str, emb_dir: str, codes_npz: str, out_csv: str,
+          mteb_cache: str | None) -> None:
     """mteb scores of every (method, dim) of one run, served from cached embeddings.
 
-    One variant's matrix is memory-mapped at a time, so peak memory is one variant, not all.
+    Each served matrix is decoded from its compact codes when a task needs it and, under the
+    headline protocol (``evaluation.normalize``), L2-normalised.  All variants are scored in
+    one pass that loads each task's data once (``mteb_bridge.score_variants``).
     """
-    from .mteb_bridge import LookupEncoder, model_meta, run_tasks
+    from functools import partial
+
+    from .compression import decode, l2_normalize, score_variants
+    from .mteb_bridge import Variant, model_meta
+    from .mteb_bridge import score_variants as run_variants
     from .tasks import build_tasks
 
-    ev = config["evaluation"]
+    ev, comp = config["evaluation"], config["compression"]
     emb = Path(emb_dir)
     texts = read_texts(emb / "eval_texts.parquet")
-    revision = file_sha256(emb / "eval.npy")[:12]
-    tasks = build_tasks(ev["tasks"], ev)
-    rows = []
-    for method, dim in evaluated_variants(config):
-        path = emb / "eval.npy" if method == "none" else Path(compressed_root) / method / f"dim-{dim}.npy"
-        matrix = np.load(path, mmap_mode="r")
-        meta = model_meta(run_id, revision, int(matrix.shape[1]),
-                          {"method": method, "dim": dim, "sha": file_sha256(path)[:12]})
-        for row in run_tasks(LookupEncoder(texts, matrix, meta), tasks, Path(mteb_cache), ev["batch_size"]):
-            rows.append({"run": run_id, "method": method, "dim": dim, **row})
-        del matrix
-    pd.DataFrame(rows).to_csv(out_csv, index=False)
+    full = np.load(emb / "eval.npy")
+    codes = read_codes(codes_npz)
+    revision = score_key(ev, file_sha256(emb / "eval.npy"))
+    serve = l2_normalize if ev["normalize"] else (lambda m: np.asarray(m, dtype=np.float32))
+
+    def build(method: str, variant_codes: dict[str, np.ndarray] | None) -> np.ndarray:
+        return serve(full if variant_codes is None else decode(method, variant_codes))
+
+    variants = []
+    for method, dim in score_variants(comp["methods"], comp["dims"], full.shape[1]):
+        if method == "none":
+            var_codes, sha, width = None, revision, full.shape[1]
+        elif (method, dim) in codes:
+            var_codes, sha, width = codes[(method, dim)], _codes_sha(codes[(method, dim)]), int(dim)
+        else:
+            raise FileNotFoundError(
+                f"{codes_npz} holds no codes for method '{method}' at dim {dim}: rerun the compress rule "
+                f"for run '{run_id}' (snakemake -R compress)"
+            )
+        meta = model_meta(run_id, revision, width, {"method": method, "dim": dim, "sha": sha})
+        variants.append(Variant(method, dim, meta, partial(build, method, var_codes)))
+    cache = Path(mteb_cache) if mteb_cache is not None else None
+    rows = run_variants(variants, texts, build_tasks(ev["tasks"], ev), cache, ev["batch_size"])
+    df = pd.DataFrame(rows)
+    df.insert(0, "run", run_id)
+    df["normalized"] = bool(ev["normalize"])
+    df.to_csv(out_csv, index=False)
     write_json(out_csv + ".meta.json", provenance(config, run=run_id, embeddings_revision=revision))

@@ -152,3 +152,62 @@ def build_tasks(names: list[str], evaluation: dict[str, Any]) -> list[Any]:
 
         tasks += [mteb.get_task(name) for name in remote]
     return tasks
+
+
+class TextCollectionUnsupported(NotImplementedError):
+    """No text collector for this task type (encode then records the texts by evaluating)."""
+
+
+def _split_data(task: Any, subset: str, split: str) -> Any:
+    """The loaded data of one (subset, split), as AbsTask.evaluate picks it."""
+    data = task.dataset
+    if subset not in data and subset == "default":
+        return data[split]
+    return data[subset][split]
+
+
+def _column(ds: Any, name: str) -> list[str]:
+    values = ds[name]
+    if values and isinstance(values[0], list):  # legacy clustering: lists of sentences per row
+        return [t for row in values for t in row]
+    return list(values)
+
+
+def task_texts(task: Any) -> list[str]:
+    """Every text mteb would hand to ``encode`` when evaluating a loaded task, without evaluating.
+
+    Read per task type from the task's loaded data with mteb's own column conventions
+    (STS pairs, classification train + eval splits, clustering sentences, retrieval queries
+    and corpus as ``mteb._create_dataloaders._retrieval_texts`` forms them).  A superset is
+    harmless (mteb may subsample, e.g. clustering); a missing text makes scoring fail loudly.
+    Other task types raise ``TextCollectionUnsupported``.
+    """
+    from mteb._create_dataloaders import _retrieval_texts
+    from mteb.abstasks import AbsTaskClassification, AbsTaskClustering, AbsTaskRetrieval, AbsTaskSTS
+    from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
+    from mteb.types import PromptType
+
+    if task.metadata.modalities != ["text"]:
+        raise TextCollectionUnsupported(f"{task.metadata.name}: modalities {task.metadata.modalities}")
+    subsets = task.hf_subsets if task.hf_subsets is not None else list(task.dataset)
+    texts: list[str] = []
+    for subset in subsets:
+        for split in task.eval_splits:
+            if isinstance(task, AbsTaskRetrieval):
+                data = task.dataset[subset][split]
+                texts += _retrieval_texts(data["queries"], PromptType.query)
+                texts += _retrieval_texts(data["corpus"], PromptType.document)
+            elif isinstance(task, AbsTaskSTS) and all(isinstance(c, str) for c in task.column_names):
+                ds = _split_data(task, subset, split)
+                for col in task.column_names:
+                    texts += _column(ds, col)
+            elif isinstance(task, AbsTaskClassification) and isinstance(task.input_column_name, str):
+                if not task.is_cross_validation:
+                    texts += _column(_split_data(task, subset, task.train_split), task.input_column_name)
+                texts += _column(_split_data(task, subset, split), task.input_column_name)
+            elif (isinstance(task, AbsTaskClustering | AbsTaskClusteringLegacy)
+                  and isinstance(task.input_column_name, str)):
+                texts += _column(_split_data(task, subset, split), task.input_column_name)
+            else:
+                raise TextCollectionUnsupported(f"{task.metadata.name}: task type {task.metadata.type}")
+    return list(dict.fromkeys(texts))
