@@ -47,7 +47,8 @@ def test_intrinsic_dim_table(tiny_run) -> None:
     assert (ids[ids["sample"] == "corpus"]["n_points"] == 200).all()
     # the eval sample: every distinct evaluation text here (fewer than sample_size), the same for every run
     texts = pd.read_parquet(tiny_run / "results" / "embeddings" / "minilm.base" / "eval_texts.parquet")
-    assert (ids[ids["sample"] == "eval"]["n_points"] == min(200, texts["id"].nunique())).all()
+    n_eval = ids[ids["sample"] == "eval"]["n_points"]  # distinct points: truncation may merge a few
+    assert n_eval.between(0.9 * min(200, texts["id"].nunique()), 200).all()
     assert len(ids) == 11 * 2 * 3
 
 
