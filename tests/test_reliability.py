@@ -79,7 +79,7 @@ def test_killed_training_resumes_from_its_checkpoint(workdir: Path) -> None:
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ckpt = tmp_path / "results" / "checkpoints" / run
     deadline = time.time() + 300
-    while time.time() < deadline and not list(ckpt.glob("checkpoint-*/trainer_state.json")):
+    while time.time() < deadline and not list(ckpt.glob("settings-*/checkpoint-*/trainer_state.json")):
         time.sleep(0.2)
     pid = _training_pid(tmp_path)
     assert pid is not None, "no training process found"
@@ -87,7 +87,7 @@ def test_killed_training_resumes_from_its_checkpoint(workdir: Path) -> None:
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode != 0, out[-2000:]
     assert not (tmp_path / "results" / "models" / run / "model").exists()
-    saved = sorted(ckpt.glob("checkpoint-*"))
+    saved = sorted(ckpt.glob("settings-*/checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     assert saved, "the checkpoint must survive the failed job"
     killed_at = int(saved[-1].name.split("-")[1])
     assert killed_at < 14
