@@ -152,13 +152,10 @@ def sample_encoding_settings(run):
     return {"model": _canonical(config["models"][RUNS[run].model]), **config_keys("evaluation.max_seq_length")}
 
 
-# kinds whose training loss reads compression.dims (the Matryoshka dims)
-DIMS_IN_LOSS = {"matryoshka", "matryoshka2d"}
-
-
 def train_settings(run):
     """What a trained model depends on: its model and variant entries, the training keys that
-    change results, and compression.dims for the Matryoshka kinds only.  A soup depends only on
+    change results (a Matryoshka variant's prefix sizes are its own `matryoshka_dims`, never
+    compression.dims, so a new target dim retrains nothing).  A soup depends only on
     its entries (its parents are inputs).  Temperature and seed are part of the run id."""
     spec = RUNS[run]
     out = {"model": config["models"][spec.model], "variant": config["variants"][spec.variant]}
@@ -166,8 +163,6 @@ def train_settings(run):
         out["training"] = {
             k: v for k, v in config["training"].items() if k not in NO_RESULT_KEYS["training"]
         }
-    if spec.kind in DIMS_IN_LOSS:
-        out["dims"] = config["compression"]["dims"]
     return _canonical(out)
 
 

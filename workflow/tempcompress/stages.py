@@ -174,7 +174,18 @@ def training_settings(config: dict[str, Any], spec: RunSpec, docs_sha256: str) -
     training = {k: v for k, v in config["training"].items() if k != "checkpoint_steps"}
     return {"run": spec.run_id, "training": training, "variant": config["variants"].get(spec.variant),
             "model": config["models"][spec.model], "documents_sha256": docs_sha256,
-            "target_dims": sorted(config["compression"]["dims"]) if spec.kind.startswith("matryoshka") else None}
+            "target_dims": matryoshka_dims(config, spec) if spec.kind.startswith("matryoshka") else None}
+
+
+DEFAULT_MATRYOSHKA_DIMS = (256, 128, 64, 32, 16)
+
+
+def matryoshka_dims(config: dict[str, Any], spec: RunSpec) -> list[int]:
+    """The prefix sizes a Matryoshka loss trains (besides the full size): the variant's own
+    ``matryoshka_dims``, else a fixed ladder.  Never ``compression.dims``, so that adding a
+    target dim to the evaluation never retrains a model."""
+    var = config["variants"].get(spec.variant) or {}
+    return sorted(var.get("matryoshka_dims") or DEFAULT_MATRYOSHKA_DIMS)
 
 
 def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, loss_out: str, meta_out: str,
@@ -202,7 +213,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
 
     spec: RunSpec = expand_runs(config)[run_id]
     training = config["training"]
-    dims = config["compression"]["dims"]
+    dims = matryoshka_dims(config, spec)
     ckpt = Path(checkpoint_dir)
     extra: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
