@@ -23,9 +23,7 @@ import numpy as np
 from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ModelMeta, ScoringFunction
 
-
-class EmbeddingsNotFiniteError(RuntimeError):
-    """A model produced NaN/inf embeddings (usually a diverged training run)."""
+from .embeddings import EmbeddingsNotFiniteError, encode_texts  # noqa: F401  (re-exported)
 
 
 def dataloader_texts(inputs: Any) -> list[str]:
@@ -58,18 +56,6 @@ def model_meta(name: str, revision: str, dim: int, experiment: dict[str, Any] | 
     )
 
 
-def encode_texts(model: Any, texts: list[str], batch_size: int, label: str) -> np.ndarray:
-    """float32 embeddings of texts (sentence-transformers sorts them by length into batches)."""
-    emb = model.encode(
-        texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=len(texts) > 2000
-    ).astype(np.float32)
-    if not np.isfinite(emb).all():
-        bad = int((~np.isfinite(emb).all(axis=1)).sum())
-        raise EmbeddingsNotFiniteError(
-            f"{label}: {bad} of {len(texts)} embeddings are NaN/inf; the model diverged "
-            "(retrain with a higher temperature or lower learning rate)"
-        )
-    return emb
 
 
 class RecordingEncoder(AbsEncoder):

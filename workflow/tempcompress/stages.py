@@ -129,7 +129,7 @@ def divergence_marker(config: dict[str, Any], run_id: str, failed_dir: str | Pat
     """On NaN/inf loss or embeddings, leave a marker naming the run and re-raise: later
     invocations leave it out of the tables and mark it missing in the figures (delete the
     marker to retry).  On success, remove a stale marker of the same run."""
-    from .mteb_bridge import EmbeddingsNotFiniteError
+    from .embeddings import EmbeddingsNotFiniteError
     from .training import TrainingDivergedError
 
     marker = failure_marker(failed_dir, run_id)
@@ -192,7 +192,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
            checkpoint_dir: str, parent_dirs: list[str]) -> None:
     from transformers import set_seed
 
-    from .mteb_bridge import encode_texts
+    from .embeddings import encode_texts
     from .training import (
         TrainingDivergedError,
         apply_masks,
@@ -279,7 +279,7 @@ def _run_model(config: dict[str, Any], spec: RunSpec, model_dir: str | None) -> 
 def encode_sample(config: dict[str, Any], run_id: str, model_dir: str | None, texts_path: str, out_npy: str,
                   meta_out: str, failed_dir: str = "results/failed") -> None:
     """One run's embeddings (float32, row i = text i) of a shared sample: the ID sample or the fit set."""
-    from .mteb_bridge import encode_texts
+    from .embeddings import encode_texts
 
     with divergence_marker(config, run_id, failed_dir):
         spec: RunSpec = expand_runs(config)[run_id]

@@ -1,0 +1,28 @@
+"""Encoding text with a sentence-transformers model, with a finiteness check.
+
+Kept free of mteb so that training jobs (which probe their model once) do not import it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class EmbeddingsNotFiniteError(RuntimeError):
+    """A model produced NaN/inf embeddings (usually a diverged training run)."""
+
+
+def encode_texts(model: Any, texts: list[str], batch_size: int, label: str) -> np.ndarray:
+    """float32 embeddings of texts (sentence-transformers sorts them by length into batches)."""
+    emb = model.encode(
+        texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=len(texts) > 2000
+    ).astype(np.float32)
+    if not np.isfinite(emb).all():
+        bad = int((~np.isfinite(emb).all(axis=1)).sum())
+        raise EmbeddingsNotFiniteError(
+            f"{label}: {bad} of {len(texts)} embeddings are NaN/inf; the model diverged "
+            "(retrain with a higher temperature or lower learning rate)"
+        )
+    return emb
