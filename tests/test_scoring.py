@@ -147,10 +147,12 @@ def test_mteb_cache_is_keyed_by_every_score_setting(cfg: dict, tmp_path: Path) -
     emb = _encode_run(cfg, tmp_path / "emb")
     cache = tmp_path / "mteb"
     first = _by_variant(_score(cfg, emb, cache))
-    assert _by_variant(_score(cfg, emb, cache)) == first  # served from the cache
+    # served from the cache (mteb stores scores rounded to 6 decimals)
+    assert _by_variant(_score(cfg, emb, cache)) == pytest.approx(first, abs=1e-6)
     changed = {**cfg, "evaluation": {**cfg["evaluation"], "samples_per_label": 5, "experiments": 3}}
     fresh = _by_variant(_score(changed, emb, None))
-    assert _by_variant(_score(changed, emb, cache)) == fresh != first
+    assert fresh != pytest.approx(first, abs=1e-3)
+    assert _by_variant(_score(changed, emb, cache)) == pytest.approx(fresh, abs=1e-6)  # not the stale scores
     ev = cfg["evaluation"]
     for key in SCORE_SETTINGS:
         other = {**ev, key: (not ev[key]) if isinstance(ev[key], bool) else
@@ -182,4 +184,6 @@ def test_pipeline_equals_mteb_compression_wrapper(level: str) -> None:
     recorder.store.update(zip(texts, emb, strict=True))  # the same float embeddings on both sides
     dtype = {"float16": OutputDType.FLOAT16, "bfloat16": OutputDType.BF16, "float8": OutputDType.FLOAT8_E4M3FN}
     theirs = run_tasks(CompressionWrapper(recorder, dtype[level]), [task], None)
-    assert ours[0]["score"] == pytest.approx(theirs[0]["score"], abs=1e-6)
+    # the quantized values are identical; mteb hands float8 on as float16 tensors and computes
+    # the cosines in float16, which moves the Spearman correlation by ~3e-6
+    assert ours[0]["score"] == pytest.approx(theirs[0]["score"], abs=1e-5 if level == "float8" else 1e-6)
