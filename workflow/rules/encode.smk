@@ -1,9 +1,3 @@
-def encode_settings():
-    """The evaluation keys the embeddings depend on (the tasks' texts, the encoder's input)."""
-    ev = config["evaluation"]
-    return {k: ev[k] for k in ("tasks", "max_documents", "max_seq_length", "batch_size")}
-
-
 # Encode once: every text the evaluation tasks need, the ID sample and the fit set.
 rule encode:
     input:
@@ -18,7 +12,10 @@ rule encode:
         meta=emb("{run}", "meta.json"),
     params:
         # only what the embeddings depend on: scoring settings never re-encode
-        settings=lambda w: {**settings(run=w.run), "evaluation": encode_settings()},
+        settings=lambda w: {
+            **settings(run=w.run),
+            "evaluation": {k: config["evaluation"][k] for k in ("tasks", "max_documents", "max_seq_length", "batch_size")},
+        },
         out_dir=lambda w: f"results/embeddings/{w.run}",
         failed_dir=FAILED_DIR,
     log:
