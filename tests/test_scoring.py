@@ -187,3 +187,11 @@ def test_pipeline_equals_mteb_compression_wrapper(level: str) -> None:
     # the quantized values are identical; mteb hands float8 on as float16 tensors and computes
     # the cosines in float16, which moves the Spearman correlation by ~3e-6
     assert ours[0]["score"] == pytest.approx(theirs[0]["score"], abs=1e-5 if level == "float8" else 1e-6)
+
+
+def test_config_refuses_the_old_hpd_name(tiny_raw: dict) -> None:
+    from tempcompress.config import ConfigError
+
+    tiny_raw["compression"]["methods"] = ["truncation", "hpd"]
+    with pytest.raises(ConfigError, match="compression.methods.*'hpd' was renamed: use simproj"):
+        load_config(tiny_raw)
