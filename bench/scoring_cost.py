@@ -68,7 +68,7 @@ def main() -> None:
     variants = [(m, d) for m in METHODS for d in DIMS]
     t0 = time.perf_counter()
     for method, dim in variants:
-        z = compress(method, fit, full, dim, {"seed": 0, "hpd_epochs": 30})
+        z = compress(method, fit, full, dim, {"seed": 0, "simproj_epochs": 30})
         run_tasks(LookupEncoder(texts, z, model_meta("bench", "c", dim, {"m": method, "d": dim})), tasks, None)
     cached = time.perf_counter() - t0
     rows.append({"what": "cached: compress + score all variants", "variants": len(variants), "seconds": cached})

@@ -43,7 +43,10 @@ def test_runs_expand_the_grid(tiny_raw: dict) -> None:
 def test_evaluated_variants_start_with_full(tiny_raw: dict) -> None:
     pairs = evaluated_variants(load_config(tiny_raw))
     assert pairs[0] == ("none", "full")
-    assert ("binarization", "16") in pairs and len(pairs) == 1 + 6 * 1
+    n_methods = len(tiny_raw["compression"]["methods"])
+    assert ("binarization", "16") in pairs and len(pairs) == 1 + n_methods * 1
+    native = evaluated_variants(load_config(tiny_raw), native_dim=384)
+    assert ("binarization", "384") in native and ("truncation", "384") not in native
 
 
 def test_unknown_key(tiny_raw: dict) -> None:

@@ -27,8 +27,10 @@ def test_scores_table_is_complete_and_plausible(tiny_run) -> None:
     s = pd.read_parquet(tiny_run / "results" / "tables" / "scores.parquet")
     assert s["run"].nunique() == 11
     assert set(s["task"]) == {"LeeSTS", "BBCNewsClassification", "BBCNewsClustering", "BBCHeadlineRetrieval"}
-    assert set(s["method"]) == {"none", "truncation", "binarization", "int8", "pca", "random_projection", "hpd"}
-    assert len(s) == 11 * 4 * (1 + 6 * 1)
+    quantizers = {"binarization", "int8", "int4", "float16", "bfloat16", "float8"}
+    assert set(s["method"]) == {"none", "truncation", "pca", "random_projection", "simproj"} | quantizers
+    assert len(s) == 11 * 4 * (1 + 10 * 1 + len(quantizers))  # 10 methods at 16 dims, quantizers also at 384
+    assert set(s[s.method.isin(quantizers)]["dim"]) == {"16", "384"}
     assert s["score"].notna().all() and s["score"].between(-1, 1).all()
     full = s[s.method == "none"]
     assert (full["retention"] == 1).all()

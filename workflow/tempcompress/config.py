@@ -405,9 +405,13 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return load_config(raw)
 
 
-def evaluated_variants(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every (method, dim) pair scored per run; ('none', 'full') is the uncompressed reference."""
-    pairs = [("none", "full")]
-    for method in config["compression"]["methods"]:
-        pairs += [(method, str(d)) for d in config["compression"]["dims"]]
-    return pairs
+def evaluated_variants(config: dict[str, Any], native_dim: int | None = None) -> list[tuple[str, str]]:
+    """Every (method, dim) pair scored per run; ('none', 'full') is the uncompressed reference.
+
+    With the model's ``native_dim``, the quantizers are also listed at that dim (the score
+    stage takes it from the embeddings: ``compression.score_variants``)."""
+    from .compression import score_variants
+
+    comp = config["compression"]
+    pairs = score_variants(comp["methods"], comp["dims"], native_dim or 0)
+    return [(m, d) for m, d in pairs if d != "0"]

@@ -30,13 +30,14 @@ def dataloader_texts(inputs: Any) -> list[str]:
     """The texts of an mteb dataloader, in order.
 
     mteb's dataloaders are unshuffled torch DataLoaders over a datasets.Dataset whose
-    "text" column is what the collate function hands out; that column is read in one go
-    (iterating the loader costs a Python call per row).  Anything else is iterated.
+    "text" column is what the collate function hands out; that column is read in one
+    batch query (iterating the loader, or the dataset's lazy column, formats row by row).
+    Anything else is iterated.
     """
     ds = getattr(inputs, "dataset", None)
     sampler = type(getattr(inputs, "sampler", None)).__name__
     if sampler == "SequentialSampler" and "text" in getattr(ds, "column_names", ()):
-        return list(ds["text"])
+        return list(ds.select_columns(["text"])[:]["text"]) if len(ds) else []
     texts: list[str] = []
     for batch in inputs:
         texts.extend(batch["text"])
