@@ -57,7 +57,7 @@ def write_run_files(config: dict, root: Path, noise: float = 0.01, id_noise: flo
         aug = -0.05 if spec.augmentation == "dropout" else 0.0
         rows = []
         for task, ttype, metric in TASKS:
-            full = BASE_FULL[ttype] + off + aug + 0.02 * trend * lt * (1 if ttype == "Retrieval" else -1)
+            full = BASE_FULL[ttype] + off + aug + 0.02 * trend * lt * (-1 if ttype == "Retrieval" else 1)
             full += rng.normal(0, noise)
             rows.append({"run": run, "method": "none", "dim": "full", "task": task, "task_type": ttype,
                          "metric": metric, "score": full})

@@ -1,4 +1,5 @@
 # One rule per figure, each with a literal output path, reading only the tidy tables.
+# Beside each PDF, the data it plots (one row per drawn point: model, mean, 95% CI, n).
 for _fig in FIGURES:
 
     rule:
@@ -12,6 +13,7 @@ for _fig in FIGURES:
                 caption=f"../report/{_fig}.rst",
                 category="Figures",
             ),
+            data=f"results/figure_data/{_fig}.csv",
         params:
             name=_fig,
         log:
@@ -23,7 +25,7 @@ for _fig in FIGURES:
             "../scripts/figure.py"
 
 
-# Headline numbers (ID per tau, retention, best variant per dim) as Markdown.
+# Headline numbers per model (ID per tau, retention, best variant per dim) with 95% CIs.
 rule summary:
     input:
         **TABLES,
@@ -36,6 +38,22 @@ rule summary:
         CPU_ENV
     script:
         "../scripts/summary.py"
+
+
+# The paper's claims as tests per model: effect size, 95% CI, n, verdict.
+rule findings:
+    input:
+        **TABLES,
+    output:
+        findings=report("results/findings.md", caption="../report/findings.rst", category="Findings"),
+        table=report("results/tables/findings.csv", caption="../report/findings_table.rst", category="Findings"),
+    log:
+        "results/logs/findings.log",
+    localrule: True
+    conda:
+        CPU_ENV
+    script:
+        "../scripts/findings.py"
 
 
 # Build every figure.
