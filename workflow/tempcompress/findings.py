@@ -10,6 +10,9 @@ CI lies on the claimed side of zero, *contradicted* when it lies on the other si
 Statistics:
 - trends with τ (claims 1, 2, 4): Spearman ρ(log τ, y) within each seed over the τ grid, averaged
   over seeds; 95% t-interval over seeds (n = seeds).  A perfectly monotone table gives ρ = 1.
+  With few seeds and temperatures within-seed ρ takes few values and the t-interval is
+  optimistic, so a verdict also needs the exact permutation test of the same statistic
+  (Page's trend test, y permuted within seeds) at p < 0.05: 3 seeds can reproduce a trend, 2 cannot.
 - ID vs retention over runs (claim 3): Spearman ρ over all runs of a model, Fisher-z interval
   with the Bonett-Wright variance (n = runs; runs of one seed are not independent replicates of
   the τ effect, so read it as descriptive of the grid).
@@ -36,6 +39,7 @@ from .stats import (
     mean_ci,
     seed_trend,
     spearman_ci,
+    trend_pvalue,
     verdict,
 )
 from .tables import core_variant, headline_ids, id_samples, per_run, per_run_type, tau_float
@@ -51,7 +55,7 @@ CLAIMS = {
 }
 NONINF_MARGIN = 0.01  # claim 7: main-score units
 COLUMNS = ["claim", "claim_text", "model", "variant", "subject", "sample", "method", "dim", "statistic", "effect",
-           "ci_lo", "ci_hi", "n", "n_unit", "expected", "verdict", "note"]
+           "ci_lo", "ci_hi", "n", "n_unit", "p_value", "expected", "verdict", "note"]
 
 
 def _row(claim: int, model: str, est: Estimate, statistic: str, n_unit: str, expected: str, verdict_: str,
@@ -63,8 +67,10 @@ def _row(claim: int, model: str, est: Estimate, statistic: str, n_unit: str, exp
     if verdict_ == INCONCLUSIVE and "note" not in kw:
         if est.n < 2 or math.isnan(est.lo):
             row["note"] = f"n too small (n={est.n} {n_unit})"
-        else:
+        elif est.lo <= 0 <= est.hi:
             row["note"] = "CI spans zero"
+        else:
+            row["note"] = f"permutation p = {kw.get('p_value', math.nan):.3f} ≥ 0.05"
     return row
 
 
@@ -72,6 +78,13 @@ def _log_tau(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     df["log_tau"] = np.log10(df["tau"].map(tau_float))
     return df[df["log_tau"].notna()]
+
+
+def _trend(g: pd.DataFrame, y: str, sign: int) -> tuple[Estimate, float, str]:
+    """Within-seed Spearman trend of y with log τ, its permutation p-value and the verdict."""
+    est = seed_trend(g, "log_tau", y)
+    p = trend_pvalue(g, "log_tau", y) if est.n >= 2 else math.nan
+    return est, p, verdict(est, sign, p_value=p)
 
 
 def _sweep_variants(df: pd.DataFrame) -> list[str]:
@@ -109,9 +122,9 @@ def claim_id_falls(ids: pd.DataFrame) -> list[dict[str, Any]]:
         d = _log_tau(d[d["kind"] == "infonce"])
         for variant in _sweep_variants(d):
             for (model, est_name), g in d[d["variant"] == variant].groupby(["model", "estimator"]):
-                est = seed_trend(g, "log_tau", "id")
-                rows.append(_row(1, model, est, "mean within-seed Spearman ρ(log τ, ID)", "seeds", "< 0",
-                                 verdict(est, -1), variant=variant, subject=est_name, sample=sample))
+                est, p, v = _trend(g, "id", -1)
+                rows.append(_row(1, model, est, "mean within-seed Spearman ρ(log τ, ID)", "seeds", "< 0", v,
+                                 p_value=p, variant=variant, subject=est_name, sample=sample))
     return rows
 
 
@@ -128,9 +141,9 @@ def claim_retention_rises(scores: pd.DataFrame) -> list[dict[str, Any]]:
     for method in ("truncation", "binarization"):
         r = _log_tau(_retention_runs(s, method))
         for (model, _, dim), g in r.groupby(["model", "dim_num", "dim"]):
-            est = seed_trend(g, "log_tau", "retention_cc")
+            est, p, v = _trend(g, "retention_cc", +1)
             rows.append(_row(2, model, est, "mean within-seed Spearman ρ(log τ, chance-corrected retention)", "seeds",
-                             "> 0", verdict(est, +1), variant=variant, method=method, dim=str(dim)))
+                             "> 0", v, p_value=p, variant=variant, method=method, dim=str(dim)))
     return rows
 
 
@@ -174,9 +187,9 @@ def claim_task_type_tradeoff(scores: pd.DataFrame) -> list[dict[str, Any]]:
     full = _log_tau(full)
     for task_type, sign in (("Retrieval", -1), ("Clustering", +1)):
         for model, g in full[full["task_type"] == task_type].groupby("model"):
-            est = seed_trend(g, "log_tau", "score")
+            est, p, v = _trend(g, "score", sign)
             rows.append(_row(4, model, est, "mean within-seed Spearman ρ(log τ, full-size score)", "seeds",
-                             "< 0" if sign < 0 else "> 0", verdict(est, sign), variant=variant, subject=task_type))
+                             "< 0" if sign < 0 else "> 0", v, p_value=p, variant=variant, subject=task_type))
     return rows
 
 
@@ -285,7 +298,7 @@ def findings_table(scores: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     for c in COLUMNS:
         if c not in df.columns:
-            df[c] = "" if c not in ("effect", "ci_lo", "ci_hi", "n") else math.nan
+            df[c] = "" if c not in ("effect", "ci_lo", "ci_hi", "n", "p_value") else math.nan
     return df[COLUMNS].fillna({"variant": "", "subject": "", "sample": "", "method": "", "dim": "", "note": ""})
 
 
@@ -307,7 +320,9 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
              "another). Effect sizes carry a 95% confidence interval and n; verdict *reproduced* = CI on the "
              "claimed side of zero, *contradicted* = CI on the other side, *inconclusive* = CI spans zero or n "
              "too small (one seed; < 4 runs for a correlation). Trends with τ: Spearman ρ(log τ, y) within "
-             "each seed, mean over seeds with a t-interval over seeds. ID vs retention: Spearman ρ over runs, "
+             "each seed, mean over seeds with a t-interval over seeds; a trend verdict also needs its exact "
+             "permutation test (y permuted within seeds, Page's test) at p < 0.05. ID vs retention: "
+             "Spearman ρ over runs, "
              "Fisher-z interval. Comparisons: mean difference paired by seed (t-interval), else Welch. Scores "
              "are means over the tasks of a task type, then over task types; retention is chance-corrected. "
              "Uncertainty is over training seeds only: the evaluation items are fixed (item-level noise is "
@@ -328,7 +343,11 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
         show["effect [95% CI] (n)"] = [fmt_ci(r.effect, r.ci_lo, r.ci_hi, int(r.n)) + f" {r.n_unit}"
                                        for r in g.itertuples()]
         keep = [c for c in ["model", "variant", "subject", "sample", "method", "dim"] if (show[c] != "").any()]
-        show = show[[*keep, "effect [95% CI] (n)", "expected", "verdict", "note"]]
+        extra = []
+        if g["p_value"].notna().any():
+            show["perm. p"] = [f"{p:.3f}" if not math.isnan(p) else "–" for p in g["p_value"]]
+            extra = ["perm. p"]
+        show = show[[*keep, "effect [95% CI] (n)", *extra, "expected", "verdict", "note"]]
         parts += [f"## Claim {claim}: {CLAIMS[claim]}", "", f"Statistic: {g['statistic'].iloc[0]}.", "",
                   _md_table(show), ""]
     missing = sorted(set(CLAIMS) - set(table["claim"]))

@@ -9,7 +9,7 @@ same evaluation data.  All intervals are 95% and two-sided.
 - ``spearman_ci``: Spearman's ρ over runs with the Fisher-z interval and the Bonett-Wright
   variance (1 + ρ²/2) / (n - 3).
 - ``seed_trend``: a trend with temperature: Spearman's ρ(log τ, y) within each seed, then the
-  t-interval of its mean over seeds.
+  t-interval of its mean over seeds; ``trend_pvalue``: its exact permutation test (Page).
 - ``verdict``: reproduced / contradicted / inconclusive from a CI and the expected sign.
 """
 
@@ -107,7 +107,8 @@ def seed_trend(df: pd.DataFrame, x: str, y: str, seed: str = "seed", level: floa
     """Trend of y with x: mean over seeds of the within-seed Spearman ρ, with its t-interval.
 
     A table where y rises with x in every seed gives ρ = 1 with a [1, 1] interval; one seed
-    gives ρ without an interval.
+    gives ρ without an interval.  (The mean within-seed ρ is Page's trend statistic; see
+    ``trend_pvalue`` for its exact permutation test.)
     """
     rhos = within_seed_rho(df, x, y, seed)
     est = mean_ci(rhos.to_numpy(), level)
@@ -116,16 +117,67 @@ def seed_trend(df: pd.DataFrame, x: str, y: str, seed: str = "seed", level: floa
     return Estimate(est.value, max(est.lo, -1.0), min(est.hi, 1.0), est.n)
 
 
+def trend_pvalue(df: pd.DataFrame, x: str, y: str, seed: str = "seed", n_perm: int = 20000,
+                 rng_seed: int = 0) -> float:
+    """Two-sided permutation p-value of the mean within-seed Spearman ρ (Page's trend test).
+
+    Under 'no trend', y is exchangeable across x inside each seed: the y-ranks of every seed are
+    permuted independently (exactly when there are at most ``n_perm`` permutations, else by
+    ``n_perm`` fixed-seed random draws, p = (1 + #{|T*| ≥ |T|}) / (1 + n_perm)).  It guards the
+    verdicts against the t-interval's optimism with few seeds and few temperatures, where
+    within-seed ρ takes a handful of values.
+    """
+    blocks = []
+    for _, g in df.groupby(seed):
+        g = g[[x, y]].dropna()
+        if g[x].nunique() < 2 or len(g) < 2:
+            continue
+        rx = g[x].rank().to_numpy()
+        ry = g[y].rank().to_numpy()
+        blocks.append((rx - rx.mean(), ry - ry.mean()))
+    if not blocks:
+        return math.nan
+
+    def rho(cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
+        den = math.sqrt(float((cx**2).sum()) * float((cy**2).sum()))
+        return (cy @ cx) / den if den > 0 else np.zeros(cy.shape[:-1])
+
+    observed = float(np.mean([rho(cx, cy) for cx, cy in blocks]))
+    sizes = [len(cx) for cx, _ in blocks]
+    total = math.prod(math.factorial(k) for k in sizes)
+    if total <= n_perm:
+        import itertools
+
+        per_block = [np.array([rho(cx, cy[list(p)]) for p in itertools.permutations(range(len(cy)))])
+                     for cx, cy in blocks]
+        stats_ = np.zeros(1)
+        for vals in per_block:
+            stats_ = (stats_[:, None] + vals[None, :]).ravel()
+        stats_ /= len(blocks)
+        return float(np.mean(np.abs(stats_) >= abs(observed) - 1e-12))
+    rng = np.random.default_rng(rng_seed)
+    acc = np.zeros(n_perm)
+    for cx, cy in blocks:
+        perms = np.argsort(rng.random((n_perm, len(cy))), axis=1)
+        acc += rho(cx, cy[perms])
+    acc /= len(blocks)
+    return float((1 + np.sum(np.abs(acc) >= abs(observed) - 1e-12)) / (1 + n_perm))
+
+
 def paired_difference(a: pd.Series, b: pd.Series, level: float = LEVEL) -> Estimate:
     """Mean of a - b over the shared index (e.g. seeds), with its t-interval."""
     d = (a - b).dropna()
     return mean_ci(d.to_numpy(), level)
 
 
-def verdict(est: Estimate, expected_sign: int, min_n: int = MIN_SEEDS) -> str:
+def verdict(est: Estimate, expected_sign: int, min_n: int = MIN_SEEDS, p_value: float | None = None,
+            alpha: float = 1 - LEVEL) -> str:
     """'reproduced' if the CI lies on the expected side of zero, 'contradicted' if on the other,
-    else (CI spans zero, no CI, or fewer than ``min_n`` replicates) 'inconclusive'."""
+    else (CI spans zero, no CI, fewer than ``min_n`` replicates, or a given test's
+    ``p_value`` ≥ alpha) 'inconclusive'."""
     if est.n < min_n or math.isnan(est.lo) or math.isnan(est.hi):
+        return INCONCLUSIVE
+    if p_value is not None and not (p_value < alpha):
         return INCONCLUSIVE
     if expected_sign > 0:
         if est.lo > 0:
