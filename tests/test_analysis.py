@@ -199,3 +199,24 @@ def test_findings_with_one_seed_are_inconclusive(one_seed) -> None:
     assert seeded["note"].str.contains("n too small").all()
     assert 6 not in set(t["claim"])  # no dropout variant: claim 6 not testable
     assert set(t[t.claim == 1]["sample"]) == {"all"}  # no `sample` column in the ID table
+
+
+def test_item_bootstrap_known_answers() -> None:
+    from tempcompress.item_noise import retrieval_bootstrap, sts_bootstrap
+
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(30, 8))
+    score, reps = retrieval_bootstrap(docs * 2.0, docs, n_boot=200)  # each query is its own document
+    assert score == 1.0 and (reps == 1.0).all()
+    shuffled = docs[rng.permutation(30)]
+    score, reps = retrieval_bootstrap(shuffled, docs, n_boot=200)
+    assert score < 0.5 and np.percentile(reps, 2.5) < score < np.percentile(reps, 97.5)
+    emb = rng.normal(size=(20, 8))
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    pairs = [(i, j, float(unit[i] @ unit[j])) for i in range(20) for j in range(i + 1, 20)]
+    rho, reps = sts_bootstrap(emb, pairs, n_boot=100)
+    assert rho == pytest.approx(1.0) and np.allclose(reps, 1.0)  # gold = cosine: perfect rank agreement
+    noisy = [(i, j, g + rng.normal(0, 0.3)) for i, j, g in pairs]
+    rho, reps = sts_bootstrap(emb, noisy, n_boot=300)
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    assert 0.2 < rho < 0.95 and lo < rho < hi and hi - lo > 0.05

@@ -40,10 +40,35 @@ rule summary:
         "../scripts/summary.py"
 
 
+# Item-level uncertainty of the small local tasks (bootstrap over Lee documents / BBC queries),
+# recomputed from the cached embeddings at full size and truncated to the smallest dim.
+rule item_noise:
+    input:
+        eval=expand(emb("{run}", "eval.npy"), run=ACTIVE),
+        texts=expand(emb("{run}", "eval_texts.parquet"), run=ACTIVE),
+        compressed=[f"results/compressed/{r}/truncation/dim-{min(map(int, DIMS))}.npy" for r in ACTIVE]
+        if "truncation" in METHODS and DIMS
+        else [],
+    output:
+        table="results/tables/item_noise.csv",
+    params:
+        runs=ACTIVE,
+        settings=settings("evaluation", "compression"),
+    log:
+        "results/logs/item_noise.log",
+    resources:
+        **res("cpu"),
+    conda:
+        CPU_ENV
+    script:
+        "../scripts/item_noise.py"
+
+
 # The paper's claims as tests per model: effect size, 95% CI, n, verdict.
 rule findings:
     input:
         **TABLES,
+        item_noise="results/tables/item_noise.csv",
     output:
         findings=report("results/findings.md", caption="../report/findings.rst", category="Findings"),
         table=report("results/tables/findings.csv", caption="../report/findings_table.rst", category="Findings"),

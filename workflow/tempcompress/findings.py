@@ -357,11 +357,38 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
     return "\n".join(parts) + "\n"
 
 
+def item_noise_markdown(items: pd.DataFrame, scores: pd.DataFrame) -> str:
+    """A section comparing the 95% half-width over seeds with the one over test items."""
+    from .item_noise import compare_noise
+
+    comp = compare_noise(items, scores)
+    if comp.empty:
+        return ""
+    comp = comp.assign(
+        score=comp["score"].map(lambda v: f"{v:.3f}"),
+        seed_half_width=[("–" if math.isnan(w) else f"±{w:.3f}") + f" (n={n})"
+                         for w, n in zip(comp["seed_half_width"], comp["n_seeds"], strict=True)],
+        item_half_width=[f"±{w:.3f} ({n} {u})"
+                         for w, n, u in zip(comp["item_half_width"], comp["n_items"], comp["item_unit"], strict=True)],
+    ).drop(columns=["n_seeds", "n_items", "item_unit"])
+    return "\n".join([
+        "## Item-level uncertainty of the small local tasks", "",
+        "95% half-widths: over training seeds (t-interval of the mean score) and over test items (bootstrap of "
+        "Lee documents / BBC headline queries, recomputed from the cached embeddings; mean over the seeds' "
+        "runs). The seed intervals above do not include the item noise: where it is larger, a different "
+        "test sample could move a number by more than another seed would.", "",
+        _md_table(comp), ""])
+
+
 def write_findings(tables: dict[str, str], out_md: str, out_csv: str) -> pd.DataFrame:
+    """findings.csv and findings.md (with the item-level section when ``tables["item_noise"]`` exists)."""
     scores = pd.read_parquet(Path(tables["scores"]).with_suffix(".parquet"))
     ids = pd.read_parquet(Path(tables["intrinsic_dim"]).with_suffix(".parquet"))
     table = findings_table(scores, ids)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_csv, index=False)
-    Path(out_md).write_text(findings_markdown(table, scores, ids))
+    text = findings_markdown(table, scores, ids)
+    if tables.get("item_noise") and Path(tables["item_noise"]).is_file():
+        text += "\n" + item_noise_markdown(pd.read_csv(tables["item_noise"], dtype={"dim": str}), scores)
+    Path(out_md).write_text(text)
     return table
