@@ -266,27 +266,24 @@ def claim_matryoshka(scores: pd.DataFrame) -> list[dict[str, Any]]:
             continue
         high = max(sweep["tau"].unique(), key=float)
         for mrl in mrls:
-            mm = m[m["variant"] == mrl]
-            if mm.empty:
-                continue
-            comps = [(high, "highest τ")]
-            mrl_tau = str(mm["tau"].iloc[0])
-            if mrl_tau in set(sweep["tau"]) and mrl_tau != high:
-                comps.append((mrl_tau, f"{mrl}'s own τ"))
-            for dim in dims:
-                b = _by_seed(mm[mm["dim_num"] == dim], "score")
-                for tau, label in comps:
-                    a = _by_seed(sweep[(sweep["tau"] == tau) & (sweep["dim_num"] == dim)], "score")
-                    est, how = diff_estimate(a, b)
-                    shifted = Estimate(est.value + NONINF_MARGIN, est.lo + NONINF_MARGIN, est.hi + NONINF_MARGIN,
-                                       est.n)
-                    v = verdict(shifted, +1)
-                    note = {"note": f"CI spans -{NONINF_MARGIN}"} if v == INCONCLUSIVE and est.n >= 2 and not \
-                        math.isnan(est.lo) else {}
-                    rows.append(_row(7, model, est, f"truncated score, {variant} τ={tau} ({label}) minus {mrl}, "
-                                     f"{how}", "seeds", f"> -{NONINF_MARGIN}", v, **note,
-                                     variant=f"{variant} vs {mrl}", method="truncation", dim=str(int(dim)),
-                                     subject=f"τ={tau}"))
+            for mrl_tau, mm in m[m["variant"] == mrl].groupby("tau"):
+                comps = [(high, "highest τ")]
+                if mrl_tau in set(sweep["tau"]) and mrl_tau != high:
+                    comps.append((mrl_tau, "same τ"))
+                for dim in dims:
+                    b = _by_seed(mm[mm["dim_num"] == dim], "score")
+                    for tau, label in comps:
+                        a = _by_seed(sweep[(sweep["tau"] == tau) & (sweep["dim_num"] == dim)], "score")
+                        est, how = diff_estimate(a, b)
+                        shifted = Estimate(est.value + NONINF_MARGIN, est.lo + NONINF_MARGIN,
+                                           est.hi + NONINF_MARGIN, est.n)
+                        v = verdict(shifted, +1)
+                        note = {"note": f"CI spans -{NONINF_MARGIN}"} if v == INCONCLUSIVE and est.n >= 2 and not \
+                            math.isnan(est.lo) else {}
+                        rows.append(_row(7, model, est, f"truncated score, {variant} minus the Matryoshka run, {how}",
+                                         "seeds", f"> -{NONINF_MARGIN}", v, **note, variant=f"{variant} vs {mrl}",
+                                         method="truncation", dim=str(int(dim)),
+                                         subject=f"{variant} τ={tau} ({label}) vs {mrl} τ={mrl_tau}"))
     return rows
 
 
