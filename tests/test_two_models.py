@@ -4,8 +4,10 @@ the figures' data, the summary rows and the findings, recomputed from scores.csv
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,13 +23,16 @@ MODELS = {"minilm", "sre"}
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("two_models")
-    res = snakemake("--cores", "2", "--configfile", CONFIG, cwd=work, timeout=1800)
+    """A fresh run in a temporary directory, or (TEMPCOMPRESS_TWO_MODELS_DIR) a kept one, brought up to date."""
+    kept = os.environ.get("TEMPCOMPRESS_TWO_MODELS_DIR")
+    work = Path(kept) if kept else tmp_path_factory.mktemp("two_models")
+    res = snakemake("--cores", "2", "--configfile", CONFIG, cwd=work, timeout=3000)
     if res.returncode != 0:
         logs = "\n".join(p.read_text()[-2000:] for p in (work / "results" / "logs").rglob("*.log"))
         pytest.fail(f"two-model pipeline failed:\n{res.stderr[-4000:]}\n{logs[-6000:]}")
     yield work
-    shutil.rmtree(work, ignore_errors=True)
+    if not kept:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _scores(work) -> pd.DataFrame:
