@@ -66,7 +66,7 @@ def _row(claim: int, model: str, est: Estimate, statistic: str, n_unit: str, exp
     row.update(kw)
     if verdict_ == INCONCLUSIVE and "note" not in kw:
         if est.n < 2 or math.isnan(est.lo):
-            row["note"] = f"n too small (n={est.n} {n_unit})"
+            row["note"] = f"n too small (n={est.n} {n_unit})" if est.n else "fewer than 2 temperatures or no data"
         elif est.lo <= 0 <= est.hi:
             row["note"] = "CI spans zero"
         else:
@@ -337,7 +337,7 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
     parts += ["## Verdicts per claim (number of tests)", _md_table(counts.reset_index()), ""]
     for claim, g in table.groupby("claim"):
         show = g.copy()
-        show["effect [95% CI] (n)"] = [fmt_ci(r.effect, r.ci_lo, r.ci_hi, int(r.n)) + f" {r.n_unit}"
+        show["effect [95% CI] (n)"] = [fmt_ci(r.effect, r.ci_lo, r.ci_hi, int(r.n)) + (f" {r.n_unit}" if r.n else "")
                                        for r in g.itertuples()]
         keep = [c for c in ["model", "variant", "subject", "sample", "method", "dim"] if (show[c] != "").any()]
         extra = []
