@@ -96,7 +96,7 @@ def _note_missing(fig: Any, config: dict[str, Any], present: set[str]) -> None:
     miss = missing_runs(config, present)
     if miss:
         shown = ", ".join(miss[:6]) + (f" (+{len(miss) - 6} more)" if len(miss) > 6 else "")
-        fig.text(0.01, -0.01, f"missing (failed or not run): {shown}", color="#b2182b", fontsize=7, ha="left")
+        fig.text(0.01, -0.04, f"missing (failed or not run): {shown}", color="#b2182b", fontsize=7, ha="left")
 
 
 def _save(fig: Any, out: str | Path) -> None:
