@@ -437,3 +437,9 @@ def make_figure(name: str, tables: dict[str, str], config: dict[str, Any], out: 
     """Draw one named figure from the tidy tables."""
     sns.set_theme(style="ticks", context="paper")
     FIGURES[name][0](load_tables(tables), config, out)
+
+
+# Quality per byte and the ID forecast (issue 14); imported last: it uses the helpers above.
+from .figures_budget import BUDGET_FIGURES  # noqa: E402
+
+FIGURES.update(BUDGET_FIGURES)

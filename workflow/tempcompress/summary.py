@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .budget import summary_section
+
 
 def _fmt(df: pd.DataFrame) -> str:
     """A plain Markdown table (no optional dependency on tabulate)."""
@@ -62,4 +64,5 @@ def write_summary(tables: dict[str, str], out: str) -> None:
         if method in set(scores.method):
             parts += [f"## Best variant at each dim: {method} (mean main score over tasks)",
                       _fmt(winners(scores, method)), ""]
+    parts += summary_section(tables)  # advisor and ID forecast (budget.py)
     Path(out).write_text("\n".join(parts) + "\n")
