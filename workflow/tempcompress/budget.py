@@ -112,16 +112,13 @@ def pareto_frontier(df: pd.DataFrame, x: str = "bytes", y: str = "score") -> pd.
     """
     if df.empty:
         return df.copy()
-    d = df.sort_values([x, y], ascending=[True, False], kind="mergesort")
+    d = df.sort_values([x, y], ascending=[True, False], kind="mergesort").reset_index(drop=True)
     keep, best = [], -np.inf
-    for idx, yv in zip(d.index, d[y], strict=True):
-        if not np.isfinite(yv):
-            continue
-        if yv > best:
-            keep.append(idx)
+    for pos, yv in enumerate(d[y]):
+        if np.isfinite(yv) and yv > best:
+            keep.append(pos)
             best = yv
-    front = d.loc[keep]
-    return front[~front[x].duplicated(keep="first")].reset_index(drop=True)
+    return d.iloc[keep].reset_index(drop=True)
 
 
 def frontier_label(row: Any) -> str:
