@@ -33,8 +33,8 @@ def tau_palette(taus: list[str]) -> dict[str, Any]:
     """A fixed colour for each temperature string (viridis over log tau), plus 'multi'/'none'."""
     numeric = sorted({t for t in taus if t not in SPECIAL_COLOURS}, key=float)
     cmap = plt.get_cmap("viridis")
-    if len(numeric) == 1:
-        pal = {numeric[0]: cmap(0.5)}
+    if len(numeric) <= 1:  # none: a config without training (only base models)
+        pal = {t: cmap(0.5) for t in numeric}
     else:
         lo, hi = math.log(float(numeric[0])), math.log(float(numeric[-1]))
         pal = {t: cmap(0.9 * (math.log(float(t)) - lo) / (hi - lo)) for t in numeric}
