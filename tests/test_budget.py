@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, job_counts, snakemake
-
 from tempcompress.budget import (
     BudgetError,
     advice_table,

@@ -91,6 +91,8 @@ def id_forecast(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) ->
     ests = [NO_ID, *dict.fromkeys(ids["estimator"])]
     pal = f.tau_palette(f._all_taus(config))
     markers = f._markers(list(points["variant"]) or ["base"])
+    by_run = points["tau"].nunique() <= 1  # no temperature sweep (e.g. off-the-shelf models): colour = run
+    run_colours = {r: plt.get_cmap("tab10")(i % 10) for i, r in enumerate(sorted(points["run"].unique()))}
     fig, axes = plt.subplots(len(methods), len(ests), figsize=(3.9 * len(ests), 3.5 * len(methods)),
                              squeeze=False, layout="constrained")
     for i, method in enumerate(methods):
@@ -98,9 +100,10 @@ def id_forecast(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) ->
         for j, est in enumerate(ests):
             ax = axes[i][j]
             d = with_feature(pts, ids, est)
-            for _run, g in d.groupby("run"):
+            for run, g in d.groupby("run"):
                 g = g.sort_values("x")
-                ax.plot(np.exp(g["x"]), g["retention"], color=pal.get(g["tau"].iloc[0], "k"), lw=0.8, alpha=0.7,
+                colour = run_colours[run] if by_run else pal.get(g["tau"].iloc[0], "k")
+                ax.plot(np.exp(g["x"]), g["retention"], color=colour, lw=0.8, alpha=0.7, label=run,
                         marker=markers.get(g["variant"].iloc[0], "o"), ms=4, mec="k", mew=0.3)
             curve = fitted_curve(mae, method, est) if len(mae) else None
             if curve and len(d):
@@ -115,7 +118,10 @@ def id_forecast(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) ->
             ax.set_title(f"{method}, {est}" + (f"\nheld-out MAE: {txt}" if txt else ""), fontsize=8)
             ax.axhline(1.0, color="grey", lw=0.6, ls=":")
             ax.grid(alpha=0.3)
-    handles = f._tau_handles(pal, points["tau"]) if len(points) else []
+    if by_run:
+        handles = [plt.Line2D([], [], color=c, marker="o", label=r) for r, c in run_colours.items()]
+    else:
+        handles = f._tau_handles(pal, points["tau"]) if len(points) else []
     axes[0][-1].legend(handles=handles + f._variant_handles(markers), fontsize=6,
                        bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.suptitle("Does retention depend on d / ID alone? (dashed: logistic fit on all runs; "
