@@ -188,3 +188,28 @@ def test_zoo_config_is_valid_and_pinned() -> None:
     for name, model in config["models"].items():
         assert model["source"].startswith("hub:"), name
         assert len(model["revision"]) == 40 and int(model["revision"], 16) >= 0, name
+
+
+def test_budget_tables_and_summary_section_from_files(tmp_path) -> None:
+    import json
+
+    from tempcompress.budget import summary_section, write_budget_tables
+
+    ids = {"r-0.1-a": 14.0, "r-1.0-a": 6.0, "r-0.01-a": 30.0}
+    scores = _law_scores(ids, a=-1.0, b=1.5)
+    scores.to_parquet(tmp_path / "scores.parquet")
+    pd.DataFrame([{"run": r, "estimator": "mle", "id": v} for r, v in ids.items()]).to_parquet(
+        tmp_path / "intrinsic_dim.parquet")
+    metas = []
+    for run in ids:
+        metas.append(tmp_path / f"{run}.json")
+        metas[-1].write_text(json.dumps({"run": run, "dim": 128}))
+    out = {n: str(tmp_path / f"{n}.csv") for n in ("budget", "advice", "forecast", "forecast_dims")}
+    write_budget_tables(str(tmp_path / "scores.csv"), str(tmp_path / "intrinsic_dim.csv"), [str(m) for m in metas],
+                        out)
+    advice = pd.read_csv(out["advice"], dtype={"budget": str})
+    assert set(advice["budget"]) == {"16", "32", "64", "128", "256", "512", "native"}
+    assert (advice.loc[advice.budget == "native", "bytes"] == 512).all()  # 4 x 128: the full vector
+    text = "\n".join(summary_section(out))
+    assert "What to ship at a byte budget" in text and "d-only" in text and "mle" in text
+    assert summary_section({"scores": "x"}) == []  # no budget tables: no section
