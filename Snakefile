@@ -13,6 +13,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/encode.smk"
 include: "workflow/rules/analyse.smk"
+include: "workflow/rules/budget.smk"  # after analyse, before figures (see there)
 include: "workflow/rules/figures.smk"
 
 

@@ -231,6 +231,11 @@ def _check_variants(config: dict[str, Any], dims_by_model: dict[str, int | None]
     for name, var in config["variants"].items():
         where = f"variants.{name}"
         kind = var["kind"]
+        if kind == "infonce" and not grid:
+            raise ConfigError(
+                f"config key 'temperatures': variant '{name}' (kind infonce) trains at every temperature of "
+                "the grid, which is empty; list at least one (e.g. [\"0.05\"]) or remove the variant"
+            )
         for i, tau in enumerate(var.get("temperatures", [])):
             _tau_float(tau, f"{where}.temperatures[{i}]")
         if "temperature" in var:

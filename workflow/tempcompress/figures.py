@@ -50,8 +50,8 @@ def tau_palette(taus: list[str]) -> dict[str, Any]:
     """A fixed colour for each temperature string (viridis over log tau), plus 'multi'/'none'."""
     numeric = sorted({t for t in taus if t not in SPECIAL_COLOURS}, key=float)
     cmap = plt.get_cmap("viridis")
-    if len(numeric) == 1:
-        pal = {numeric[0]: cmap(0.5)}
+    if len(numeric) <= 1:  # none: a config without training (only base models)
+        pal = {t: cmap(0.5) for t in numeric}
     else:
         lo, hi = math.log(float(numeric[0])), math.log(float(numeric[-1]))
         pal = {t: cmap(0.9 * (math.log(float(t)) - lo) / (hi - lo)) for t in numeric}
@@ -564,3 +564,9 @@ def make_figure(name: str, tables: dict[str, str], config: dict[str, Any], out: 
         frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame({"note": ["figure records no data"]})
         frame.to_csv(data_out, index=False)
     return data
+
+
+# Quality per byte and the ID forecast (issue 14); imported last: it uses the helpers above.
+from .figures_budget import BUDGET_FIGURES  # noqa: E402
+
+FIGURES.update(BUDGET_FIGURES)

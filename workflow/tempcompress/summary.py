@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .budget import summary_section
 from .stats import fmt_ci, summarise
 from .tables import headline_ids, id_samples, per_run, per_run_type
 
@@ -187,4 +188,5 @@ def write_summary(tables: dict[str, str], out: str) -> None:
         if method in set(scores["method"]):
             parts += [f"## Best variant at each dim: {method} (mean main score over task types)",
                       _fmt(winners(scores, method)), ""]
+    parts += summary_section(tables)  # advisor and ID forecast (budget.py)
     Path(out).write_text("\n".join(parts) + "\n")
