@@ -46,14 +46,13 @@ rule item_noise:
     input:
         eval=expand(emb("{run}", "eval.npy"), run=ACTIVE),
         texts=expand(emb("{run}", "eval_texts.parquet"), run=ACTIVE),
-        compressed=[f"results/compressed/{r}/truncation/dim-{min(map(int, DIMS))}.npy" for r in ACTIVE]
-        if "truncation" in METHODS and DIMS
-        else [],
     output:
         table="results/tables/item_noise.csv",
     params:
         runs=ACTIVE,
-        settings=settings("evaluation", "compression"),
+        settings=config_keys(
+            "evaluation.tasks", "evaluation.max_documents", "compression.methods", "compression.dims"
+        ),
     log:
         "results/logs/item_noise.log",
     resources:

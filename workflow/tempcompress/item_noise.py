@@ -78,15 +78,18 @@ def retrieval_bootstrap(queries: np.ndarray, docs: np.ndarray, n_boot: int = 100
     return float(gain.mean()), reps
 
 
-def _matrices(emb_dir: Path, compressed_root: Path, variants: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+def _matrices(emb_dir: Path, variants: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The full-size matrix and its truncations (the first d columns of eval.npy: no stored codes needed)."""
+    full = np.load(emb_dir / "eval.npy", mmap_mode="r")
     out = {}
     for method, dim in variants:
-        path = emb_dir / "eval.npy" if method == "none" else compressed_root / method / f"dim-{dim}.npy"
-        out[(method, dim)] = np.load(path, mmap_mode="r")
+        if method not in ("none", "truncation"):
+            raise ValueError(f"item-level bootstrap covers full size and truncation, not '{method}'")
+        out[(method, dim)] = full if method == "none" else full[:, : int(dim)]
     return out
 
 
-def item_noise(config: dict[str, Any], runs: list[str], emb_root: str, compressed_root: str, out_csv: str,
+def item_noise(config: dict[str, Any], runs: list[str], emb_root: str, out_csv: str,
                n_boot: int = 1000) -> pd.DataFrame:
     """Per run, task and (method, dim) among full size and truncation to the smallest dim: the score
     recomputed from cached embeddings with its 95% item-bootstrap interval."""
@@ -105,7 +108,7 @@ def item_noise(config: dict[str, Any], runs: list[str], emb_root: str, compresse
     for run in runs:
         emb_dir = Path(emb_root) / run
         index = {t: i for i, t in enumerate(read_texts(emb_dir / "eval_texts.parquet"))}
-        for (method, dim), m in _matrices(emb_dir, Path(compressed_root) / run, variants).items():
+        for (method, dim), m in _matrices(emb_dir, variants).items():
             for task in tasks:
                 if task == "LeeSTS":
                     score, reps = sts_bootstrap(m[[index[d] for d in lee_docs]], lee_pairs, n_boot)
