@@ -15,8 +15,12 @@ from analysis_synth import MODEL_OFFSET, build_tables, synth_config
 from scipy import stats as sps
 from tempcompress import figures, summary
 from tempcompress.figures import FIGURES, make_figure
+from tempcompress.figures_budget import BUDGET_FIGURES
 from tempcompress.findings import findings_table, write_findings
 from tempcompress.tables import chance_level
+
+# the budget figures read the budget tables (tests/test_budget.py covers them)
+ANALYSIS_FIGURES = [name for name in FIGURES if name not in BUDGET_FIGURES]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +100,7 @@ def test_figures_are_keyed_by_model_and_match_scores_csv(two_models, tmp_path) -
     cfg, tables, _ = two_models
     s = _scores(tables)
     data = {name: make_figure(name, tables, cfg, str(tmp_path / f"{name}.pdf"), str(tmp_path / f"{name}.csv"))
-            for name in FIGURES}
+            for name in ANALYSIS_FIGURES}
     for name, d in data.items():
         assert (tmp_path / f"{name}.pdf").stat().st_size > 5000, name
         assert set(d["model"]) == {"m1", "m2"}, name  # every figure: both models, each on its own
@@ -137,7 +141,7 @@ def test_figures_are_keyed_by_model_and_match_scores_csv(two_models, tmp_path) -
 
 def test_one_seed_draws_points_without_bars(one_seed, tmp_path) -> None:
     cfg, tables, _ = one_seed
-    for name in FIGURES:
+    for name in ANALYSIS_FIGURES:
         d = make_figure(name, tables, cfg, str(tmp_path / f"{name}.pdf"))
         assert len(d), name
         ci_cols = [c for c in d.columns if c.endswith(("_lo", "_hi")) and not c.startswith("rho")]

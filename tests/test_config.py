@@ -131,3 +131,20 @@ def test_soup_must_reference_infonce_variant(tiny_raw: dict) -> None:
 def test_sparse_needs_fraction(tiny_raw: dict) -> None:
     del tiny_raw["variants"]["sparse"]["prune_fraction"]
     _fails(tiny_raw, "variants.sparse", "prune_fraction")
+
+
+def test_a_variant_runs_at_a_subset_of_the_seeds(tiny_raw) -> None:
+    from tempcompress.config import ConfigError, expand_runs, load_config
+
+    tiny_raw["seeds"] = [0, 1, 2]
+    tiny_raw["variants"]["mrl"]["seeds"] = [0]
+    runs = expand_runs(load_config(tiny_raw))
+    assert "minilm.mrl.seed-0" in runs and "minilm.mrl.seed-1" not in runs
+    assert {"minilm.crop.tau-1.0.seed-2", "minilm.agg-sum.seed-2"} <= set(runs)
+    tiny_raw["variants"]["mrl"]["seeds"] = [5]
+    with pytest.raises(ConfigError, match=r"variants.mrl.seeds.*subset"):
+        load_config(tiny_raw)
+    tiny_raw["variants"]["mrl"]["seeds"] = [0]
+    tiny_raw["variants"]["crop"]["seeds"] = [0]
+    with pytest.raises(ConfigError, match=r"variants.soup.seeds.*crop"):
+        load_config(tiny_raw)

@@ -183,6 +183,8 @@ def expand_runs(config: dict[str, Any]) -> dict[str, RunSpec]:
         runs[base.run_id] = base
         for seed in config["seeds"]:
             for name, var in config["variants"].items():
+                if seed not in var.get("seeds", config["seeds"]):
+                    continue  # the variant runs at a subset of the seeds
                 kind = var["kind"]
                 common = dict(
                     model=model,
@@ -281,6 +283,12 @@ def _check_variants(config: dict[str, Any], dims_by_model: dict[str, int | None]
                 raise ConfigError(
                     f"config key '{where}.temperatures': {missing} not in the temperature grid {grid}; "
                     "a soup averages models of the grid"
+                )
+            lacking = [s for s in var.get("seeds", config["seeds"]) if s not in parent.get("seeds", config["seeds"])]
+            if lacking:
+                raise ConfigError(
+                    f"config key '{where}.seeds': the soup needs '{var['of']}' models at seed(s) {lacking}, "
+                    f"which '{var['of']}' does not run: give the soup a subset of its parent's seeds"
                 )
 
 
@@ -385,6 +393,14 @@ def normalise_grid(config: dict[str, Any]) -> dict[str, Any]:
             var["temperatures"] = canon(var["temperatures"], canonical_tau, f"variants.{name}.temperatures")
         if "temperature" in var:
             var["temperature"] = canonical_tau(var["temperature"])
+        if "seeds" in var:
+            var["seeds"] = canon(var["seeds"], canonical_seed, f"variants.{name}.seeds", "seed")
+            outside = [s for s in var["seeds"] if s not in config["seeds"]]
+            if outside:
+                raise ConfigError(
+                    f"config key 'variants.{name}.seeds': {outside} not in the top-level seeds {config['seeds']}; "
+                    "a variant's seeds pick a subset of them"
+                )
     return config
 
 
