@@ -10,7 +10,10 @@ from conftest import ROOT, job_counts, snakemake
 @pytest.mark.parametrize(
     "config,models,runs",
     [
-        ("config.yaml", 1, 1 + 3 + 3 + 6),  # base + crop x 3 tau + dropout x 3 tau + 6 other variants
+        ("config.yaml", 1, 1 + 3 * 3 + 2),  # base + crop x 3 tau x 3 seeds + agg-sum and mrl at seed 0
+        ("variants.yaml", 1, 1 + 3 * (3 + 3 + 1 + 1 + 1) + 6),  # + dropout, agg-sum, soup, mrl x 3 seeds; 6 at seed 0
+        ("reinit.yaml", 1, 1 + 3 * 3),  # the core sweep on the re-initialised control start
+        ("two_models.yaml", 2, 2 * (1 + 2 * 2)),
         ("tiny.yaml", 1, 1 + 2 + 2 + 6),
         ("paper.yaml", 2, 2 * (1 + 3 * (3 * 7 + 6))),  # 2 models x (base + 3 seeds x (3 grid variants x 7 + 6))
     ],
@@ -20,7 +23,7 @@ def test_dry_run_schedules_the_whole_grid(config: str, models: int, runs: int, t
     assert res.returncode == 0, res.stderr[-3000:]
     counts = job_counts(res.stdout)
     assert counts["encode"] == counts["score"] == counts["intrinsic_dim"] == counts["compress"] == runs
-    assert counts["train"] == runs - models  # every run but the un-fine-tuned base models
+    assert counts.get("train", 0) == runs - models  # every run but the un-fine-tuned base models
     assert counts["aggregate"] == 1
     figures = [k for k in counts if k.startswith("figure_")]
     assert len(figures) >= 8
@@ -29,7 +32,7 @@ def test_dry_run_schedules_the_whole_grid(config: str, models: int, runs: int, t
 def test_default_dry_run_without_configfile(tmp_path) -> None:
     res = snakemake("-n", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "minilm.agg-nested.seed-0" in res.stdout
+    assert "minilm.crop.tau-1.0.seed-2" in res.stdout and "minilm.agg-sum.seed-0" in res.stdout
 
 
 def test_bad_config_fails_before_any_job(tmp_path) -> None:
