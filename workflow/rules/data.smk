@@ -1,6 +1,8 @@
 # Fixed-seed, deduplicated text samples shared by every model: the ID sample and the
 # set that PCA / HPD / int8 are fitted on (both from the training corpus, never the test set).
 rule prepare_texts:
+    input:
+        prefetched=PREFETCHED,
     output:
         id="results/data/id_texts.parquet",
         fit="results/data/fit_texts.parquet",
