@@ -43,7 +43,7 @@ OVERRIDES = [
 
 
 def _sacct(since: str) -> list[dict[str, str]]:
-    fields = ["JobID", "JobName", "State", "ReqMem", "Timelimit", "ReqCPUS"]
+    fields = ["JobID", "Comment", "State", "ReqMem", "Timelimit", "ReqCPUS"]  # Comment: rule_<rule or group>
     out = subprocess.run(["sacct", "-n", "-X", "-P", "-S", since, "-o", ",".join(fields)],
                          capture_output=True, text=True, check=True).stdout
     return [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines() if line.strip()]
@@ -124,7 +124,8 @@ def test_rehearsal_through_slurm(cluster, hf_home, tmp_path) -> None:
 
     # group jobs ask for at most `--cores` (2) components side by side: 2 x the cpu stage's memory
     cpu = cfg["resources"]["cpu"]
-    groups = [j for j in jobs if j["JobName"].startswith("analyse") or "group" in j["JobName"]]
+    groups = [j for j in jobs if j["Comment"].startswith("rule_analyse")]
+    assert groups, [j["Comment"] for j in jobs]
     for j in groups:
         mem = j["ReqMem"]
         mem_mb = float(mem[:-1]) * (1024 if mem.endswith("G") else 1)

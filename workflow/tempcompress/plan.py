@@ -49,8 +49,11 @@ class Shape:
     source: str
 
 
-def model_shape(source: str, revision: str | None = None) -> Shape:
-    """Parameters (12 L h^2 + V h, BERT-style) and width of a model, from its config.json."""
+def model_shape(source: str, revision: str | None = None, hf_home: str | None = None) -> Shape:
+    """Parameters (12 L h^2 + V h, BERT-style) and width of a model, from its config.json.
+
+    Hub models are looked up in ``hf_home`` (the config's HF cache) or the default HF cache.
+    """
     from .config import resolve_model_dir
 
     kind, _, ref = source.partition(":")
@@ -59,7 +62,8 @@ def model_shape(source: str, revision: str | None = None) -> Shape:
         try:
             from huggingface_hub import try_to_load_from_cache
 
-            hit = try_to_load_from_cache(ref, "config.json", revision=revision)
+            cache = str(Path(hf_home).expanduser() / "hub") if hf_home else None
+            hit = try_to_load_from_cache(ref, "config.json", revision=revision, cache_dir=cache)
             cfg_path = Path(hit) if isinstance(hit, str) else None
         except Exception:  # noqa: BLE001  (no cache, bad id: fall back to the default shape)
             cfg_path = None
@@ -115,7 +119,9 @@ def measure(workdir: str | Path) -> dict[str, Any]:
     cfg = yaml.safe_load(cfg_file.read_text())
     runs = expand_runs(cfg)
     tr = cfg["training"]
-    shapes = {m: model_shape(c["source"], c.get("revision")) for m, c in cfg["models"].items()}
+    home = cfg.get("hf_home")
+    home = str(wd / home) if home and not Path(home).is_absolute() else home
+    shapes = {m: model_shape(c["source"], c.get("revision"), home) for m, c in cfg["models"].items()}
 
     # train: job = start-up + steps x step; step cost per (batch x seq x params)
     xs, ys = [], []
@@ -253,7 +259,7 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
     rates = measure(measured)
     jobs = dry_run_jobs(Path(configfile))
     runs = expand_runs(cfg)
-    shapes = {m: model_shape(c["source"], c.get("revision")) for m, c in cfg["models"].items()}
+    shapes = {m: model_shape(c["source"], c.get("revision"), cfg.get("hf_home")) for m, c in cfg["models"].items()}
     tr, ev, cp = cfg["training"], cfg["evaluation"], cfg["compression"]
     n_texts, n_tokens = task_texts(ev["tasks"], ev)
     side_tokens = (cfg["intrinsic_dim"]["sample_size"] + cp["fit_size"]) * min(
