@@ -81,7 +81,7 @@ def _env(netlog: Path) -> dict[str, str]:
 def _run(work: Path, config: Path, hf: Path, netlog: Path, *extra: str) -> subprocess.CompletedProcess:
     # `--profile slurm` is resolved from the working directory of the call: the repository root
     cmd = ["--configfile", str(config), "--config", f"hf_home={hf}", *OVERRIDES, *extra]
-    return snakemake(*cmd, cwd=work, timeout=2400, chdir=ROOT, env=_env(netlog))
+    return snakemake(*cmd, cwd=work, timeout=3000, chdir=ROOT, env=_env(netlog))
 
 
 def test_rehearsal_through_slurm(cluster, hf_home, tmp_path) -> None:
