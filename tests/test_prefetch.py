@@ -6,7 +6,6 @@ import json
 import os
 
 from conftest import ROOT, job_counts, snakemake
-
 from tempcompress import hub
 
 
