@@ -3,6 +3,8 @@
 # (sentences of the training corpus) and the fit set (held-out in-domain texts that PCA /
 # int8 / the learned projection are fitted on; never the evaluation sample).
 rule prepare_documents:
+    input:
+        prefetched=PREFETCHED,
     output:
         docs="results/data/train_documents.parquet",
         meta="results/data/train_documents.meta.json",
@@ -43,6 +45,7 @@ rule prepare_id_texts:
 rule prepare_fit_texts:
     input:
         docs=rules.prepare_documents.output.docs,
+        prefetched=PREFETCHED,
     output:
         fit="results/data/fit_texts.parquet",
         meta="results/data/fit_texts.meta.json",

@@ -1,0 +1,10 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (package, also in conda envs)
+
+from tempcompress.hub import prefetch
+from tempcompress.smk import rule_context
+
+with rule_context(snakemake) as config:  # noqa: F821
+    prefetch(config, snakemake.output.manifest)  # noqa: F821

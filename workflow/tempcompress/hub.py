@@ -1,0 +1,110 @@
+"""Hugging Face hub logistics for cluster runs: one prefetch on the submit host, offline jobs.
+
+With ``hf_home:`` set in the config, every job runs with ``HF_HOME=<hf_home>`` and
+``HF_HUB_OFFLINE=1`` / ``HF_DATASETS_OFFLINE=1`` (set when the Snakefile is parsed, which every
+cluster job does).  Only the local rule ``prefetch`` runs with the submit host's own settings:
+it downloads, once, every hub model at its configured revision, every real MTEB task's data
+(through mteb's own ``load_data``, which also prepares the Arrow cache that offline
+``datasets`` reads) and the training corpus sample (through the same ``load_corpus`` call that
+``prepare_texts`` makes), and writes what it found to a JSON manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+SUBMIT_ENV = "TEMPCOMPRESS_SUBMIT_HF_ENV"  # the submit host's own offline settings (JSON)
+
+
+def set_job_env(hf_home: str | Path) -> None:
+    """HF_HOME=hf_home and the hub offline for this process and its children.
+
+    The first call in a process tree records the submit host's own values in SUBMIT_ENV, so
+    that ``prefetch`` (a local rule) can restore them.
+    """
+    os.environ.setdefault(SUBMIT_ENV, json.dumps({k: os.environ.get(k) for k in OFFLINE_VARS}))
+    os.environ["HF_HOME"] = str(Path(hf_home).expanduser().resolve())
+    for var in OFFLINE_VARS:
+        os.environ[var] = "1"
+
+
+def restore_submit_env() -> bool:
+    """Undo set_job_env's offline flags (before any hub library is imported); True if online."""
+    saved = json.loads(os.environ.get(SUBMIT_ENV, "{}"))
+    for var in OFFLINE_VARS:
+        if saved.get(var) is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = saved[var]
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes", "on")
+
+
+def hub_models(config: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    """{model name: (repo id, revision or None)} for the config's ``hub:`` models."""
+    out = {}
+    for name, mcfg in config["models"].items():
+        kind, _, ref = mcfg["source"].partition(":")
+        if kind == "hub":
+            out[name] = (ref, mcfg.get("revision"))
+    return out
+
+
+def remote_tasks(config: dict[str, Any]) -> list[str]:
+    """The configured evaluation tasks that are real MTEB tasks (hub data), not local ones."""
+    from .tasks import LOCAL_TASKS
+
+    return [t for t in config["evaluation"]["tasks"] if t not in LOCAL_TASKS]
+
+
+def hf_corpora(config: dict[str, Any]) -> list[str]:
+    return [s for s in config["training"]["corpus"] if s.startswith("hf:")]
+
+
+def needs_hub(config: dict[str, Any]) -> bool:
+    return bool(hub_models(config) or remote_tasks(config) or hf_corpora(config))
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def prefetch(config: dict[str, Any], manifest: str | Path) -> dict[str, Any]:
+    """Fetch (or, offline, verify) every hub artifact the config needs; write a JSON manifest."""
+    online = restore_submit_env()
+    from huggingface_hub import snapshot_download
+
+    from .data import load_corpus
+    from .models import load_model
+    from .tasks import build_tasks
+
+    t0 = time.time()
+    out: dict[str, Any] = {"hf_home": os.environ.get("HF_HOME"), "online": online, "models": {}, "tasks": {}}
+    for name, (repo, revision) in hub_models(config).items():
+        load_model(f"hub:{repo}", revision=revision, device="cpu")  # everything sentence-transformers reads
+        snap = Path(snapshot_download(repo, revision=revision, local_files_only=True))
+        if revision is None:
+            print(f"WARNING model '{name}' ({repo}) has no pinned revision; fetched {snap.name}. "
+                  f"Pin it: models.{name}.revision: {snap.name}")
+        out["models"][name] = {"repo": repo, "revision": revision, "commit": snap.name}
+        print(f"model {name}: {repo}@{snap.name}")
+    names = remote_tasks(config)
+    for task in build_tasks(names, config["evaluation"]) if names else []:
+        task.load_data()  # mteb's own loader: downloads and prepares the Arrow cache
+        meta = task.metadata
+        out["tasks"][meta.name] = {"path": meta.dataset["path"], "revision": meta.dataset["revision"]}
+        print(f"task {meta.name}: {meta.dataset['path']}@{meta.dataset['revision']}")
+    corpora = hf_corpora(config)
+    if corpora:
+        docs = load_corpus(corpora, config["training"]["max_documents"])
+        out["corpus"] = {"sources": corpora, "documents": len(docs)}
+        print(f"corpus {corpora}: {len(docs)} documents")
+    home = Path(out["hf_home"] or Path.home() / ".cache" / "huggingface")
+    out["hf_home_bytes"] = _dir_bytes(home) if home.is_dir() else 0
+    out["seconds"] = round(time.time() - t0, 1)
+    Path(manifest).write_text(json.dumps(out, indent=1))
+    return out

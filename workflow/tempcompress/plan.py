@@ -1,0 +1,355 @@
+"""What a config's grid will cost, before it runs: jobs per rule, GPU-hours and disk.
+
+    python -m tempcompress.plan config/paper.yaml --measured <workdir of a finished rehearsal>
+
+Job counts come from Snakemake's own dry run of the target config.  Times and sizes are
+*projections*: rates measured on a finished smaller run (its benchmark files, embeddings,
+compressed matrices and models) scaled to the target's sizes:
+
+- train: seconds per optimizer step, from a least-squares fit of job time = start-up +
+  steps x step time over the measured train jobs (rehearsal.yaml gives one variant more steps
+  so that the two separate), scaled by batch x sequence length x model parameters;
+- encode: seconds per token (texts x min(chars/4, max_seq_length)), scaled by parameters; the
+  target's texts come from each MTEB task's descriptive statistics;
+- score: seconds per (scored variant x evaluation text); intrinsic_dim / compress: seconds per
+  sampled text; each after subtracting the measured start-up of a job;
+- disk: measured bytes per stored number (embeddings, compressed matrices) and per parameter
+  (saved models), times the target's counts.
+
+Job times are CPU seconds of the measured jobs (wall time is inflated on a shared machine).
+GPU stages are projected at the measured (CPU) speed divided by ``--gpu-speedup``: pass your
+GPU's measured speed-up over the rehearsal's CPU (default 1: the CPU figure itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHARS_PER_TOKEN = 4.0
+# fallback shape of a hub model whose config.json is not in the local HF cache (BERT-base)
+DEFAULT_SHAPE = {"num_hidden_layers": 12, "hidden_size": 768, "vocab_size": 30522}
+
+
+@dataclass
+class Shape:
+    params: float
+    dim: int
+    source: str
+
+
+def model_shape(source: str, revision: str | None = None, hf_home: str | None = None) -> Shape:
+    """Parameters (12 L h^2 + V h, BERT-style) and width of a model, from its config.json.
+
+    Hub models are looked up in ``hf_home`` (the config's HF cache) or the default HF cache.
+    """
+    from .config import resolve_model_dir
+
+    kind, _, ref = source.partition(":")
+    cfg_path = None
+    if kind == "hub":
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cache = str(Path(hf_home).expanduser() / "hub") if hf_home else None
+            hit = try_to_load_from_cache(ref, "config.json", revision=revision, cache_dir=cache)
+            cfg_path = Path(hit) if isinstance(hit, str) else None
+        except Exception:  # noqa: BLE001  (no cache, bad id: fall back to the default shape)
+            cfg_path = None
+    else:
+        cfg_path = resolve_model_dir(source) / "config.json"
+    if cfg_path is not None and cfg_path.is_file():
+        cfg, how = json.loads(cfg_path.read_text()), "config.json"
+    else:
+        cfg, how = DEFAULT_SHAPE, "assumed BERT-base shape (config.json not in the HF cache; run prefetch)"
+    h, n_layers, vocab = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
+    return Shape(12 * n_layers * h * h + vocab * h, h, how)
+
+
+# ------------------------------------------------------------------------------------------
+# measurements of a finished run
+
+
+def _bench(path: Path) -> float:
+    """CPU seconds of one job (its wall seconds if smaller: multi-threaded jobs)."""
+    import pandas as pd
+
+    row = pd.read_csv(path, sep="\t").iloc[0]
+    return float(min(row["s"], row["cpu_time"])) if row["cpu_time"] > 0 else float(row["s"])
+
+
+def _tokens(texts: list[str], max_len: int) -> float:
+    return sum(min(len(t) / CHARS_PER_TOKEN, max_len) for t in texts)
+
+
+def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """(intercept, slope) of least squares; intercept 0 when xs do not vary."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    if var == 0:
+        return 0.0, my / mx
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+    return max(my - slope * mx, 0.0), max(slope, 1e-9)
+
+
+def measure(workdir: str | Path) -> dict[str, Any]:
+    """Rates and sizes of a finished run in ``workdir`` (benchmarks, embeddings, models)."""
+    import numpy as np
+    import pandas as pd
+
+    from .config import expand_runs
+
+    wd = Path(workdir)
+    res = wd / "results"
+    cfg_file = res / "tables" / "config_used.yaml"
+    if not cfg_file.is_file():
+        raise SystemExit(f"{cfg_file} is missing: --measured must be the working directory of a finished run")
+    cfg = yaml.safe_load(cfg_file.read_text())
+    runs = expand_runs(cfg)
+    tr = cfg["training"]
+    home = cfg.get("hf_home")
+    home = str(wd / home) if home and not Path(home).is_absolute() else home
+    shapes = {m: model_shape(c["source"], c.get("revision"), home) for m, c in cfg["models"].items()}
+
+    # train: job = start-up + steps x step; step cost per (batch x seq x params)
+    xs, ys = [], []
+    for run, spec in runs.items():
+        f = res / "benchmarks" / "train" / f"{run}.tsv"
+        if spec.kind in ("base", "soup") or not f.is_file():
+            continue
+        steps = spec.steps or tr["steps"]
+        work = tr["batch_size"] * tr["max_seq_length"] * shapes[spec.model].params
+        xs.append(steps * work)
+        ys.append(_bench(f))
+    if not xs:
+        raise SystemExit(f"no train benchmarks under {res / 'benchmarks' / 'train'}")
+    startup, per_step_work = _fit_line(xs, ys)
+
+    # encode: job = start-up + tokens x cost; cost per (token x params)
+    data = res / "data"
+    ev = cfg["evaluation"]
+    enc, score = [], []
+    for run, spec in runs.items():
+        f = res / "benchmarks" / "encode" / f"{run}.tsv"
+        texts_f = res / "embeddings" / run / "eval_texts.parquet"
+        if not (f.is_file() and texts_f.is_file()):
+            continue
+        texts = list(pd.read_parquet(texts_f)["text"])
+        toks = _tokens(texts, ev["max_seq_length"])  # the ID sample and fit set: encode_sample jobs
+        enc.append(max(_bench(f) - startup, 0.0) / (toks * shapes[spec.model].params))
+        g = res / "benchmarks" / "score" / f"{run}.tsv"
+        if g.is_file():
+            n_var = 1 + len(cfg["compression"]["methods"]) * len(cfg["compression"]["dims"])
+            score.append((_bench(g), n_var * len(texts)))
+    id_times = [_bench(f) for f in (res / "benchmarks" / "intrinsic_dim").glob("*.tsv")]
+    comp_times = [_bench(f) for f in (res / "benchmarks" / "compress").glob("*.tsv")]
+    cpu_startup = min(id_times) if id_times else 0.0  # ID on a small sample: mostly start-up
+
+    # disk: bytes per stored number / per parameter
+    emb_bytes, emb_numbers, comp_bytes, comp_numbers, model_bytes, model_params = 0, 0, 0, 0, 0, 0
+    for run, spec in runs.items():
+        e = res / "embeddings" / run
+        for npy in e.glob("*.npy"):
+            arr = np.load(npy, mmap_mode="r")
+            emb_bytes += npy.stat().st_size
+            emb_numbers += arr.size
+        c = res / "compressed" / run
+        if c.is_dir() and (e / "eval.npy").is_file():
+            n = np.load(e / "eval.npy", mmap_mode="r").shape[0]
+            comp_bytes += sum(p.stat().st_size for p in c.rglob("*") if p.is_file())
+            comp_numbers += n * sum(cfg["compression"]["dims"]) * len(cfg["compression"]["methods"])
+        m = res / "models" / run / "model"
+        if m.is_dir():
+            model_bytes += sum(p.stat().st_size for p in m.rglob("*") if p.is_file())
+            model_params += shapes[spec.model].params
+    med = lambda v: sorted(v)[len(v) // 2] if v else 0.0  # noqa: E731
+    return {
+        "config": cfg,
+        "train_startup_s": startup,
+        "train_s_per_work": per_step_work,
+        "encode_s_per_token_param": med(enc),
+        "score_s_per_variant_text": med([max(t - cpu_startup, 0.0) / n for t, n in score]),
+        "cpu_startup_s": cpu_startup,
+        "id_s_per_sample": med([max(t - cpu_startup, 0.0) for t in id_times]) / cfg["intrinsic_dim"][
+            "sample_size"],
+        "compress_s_per_fit_text": med([max(t - cpu_startup, 0.0) for t in comp_times]) / cfg["compression"][
+            "fit_size"],
+        "emb_bytes_per_number": emb_bytes / emb_numbers if emb_numbers else 4.0,
+        "comp_bytes_per_number": comp_bytes / comp_numbers if comp_numbers else 4.0,
+        "model_bytes_per_param": model_bytes / model_params if model_params else 4.0,
+        "n_train_jobs": len(xs),
+        "distinct_step_counts": len(set(xs)),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# the target grid
+
+
+def task_texts(names: list[str], evaluation: dict[str, Any]) -> tuple[int, float]:
+    """(texts, tokens) mteb asks a model to encode for the tasks, from their descriptive stats."""
+    from .tasks import LOCAL_TASKS
+
+    n_texts, n_tokens = 0, 0.0
+    max_len = evaluation["max_seq_length"]
+    for name in names:
+        if name in LOCAL_TASKS:
+            n, avg = evaluation.get("max_documents", 400) * 2, 600.0
+        else:
+            import mteb
+
+            meta = mteb.get_task(name).metadata
+            stats = meta.descriptive_stats or {}
+            n, chars = 0, 0.0
+            for split in meta.eval_splits:
+                s = stats.get(split, {})
+                if not s:
+                    continue
+                k = s.get("num_samples", 0) * (2 if meta.type in ("STS", "PairClassification") else 1)
+                n += k
+                chars += s.get("number_of_characters", 0) or k * (s.get("text_statistics") or {}).get(
+                    "average_text_length", 100)
+            if meta.type == "Classification":  # the classifier's training texts (undersampled)
+                train = stats.get("train", {})
+                labels = (stats.get(meta.eval_splits[0], {}).get("label_statistics") or {}).get("unique_labels", 10)
+                wanted = evaluation["experiments"] * evaluation["samples_per_label"] * labels
+                k = min(train.get("num_samples", 0), wanted)
+                n += k
+                chars += k * (train.get("text_statistics") or {}).get("average_text_length", 100)
+            avg = chars / n if n else 100.0
+        n_texts += n
+        n_tokens += n * min(avg / CHARS_PER_TOKEN, max_len)
+    return n_texts, n_tokens
+
+
+def dry_run_jobs(configfile: Path) -> dict[str, int]:
+    """{rule: jobs} from Snakemake's own dry run of the config in an empty working directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", tmp, "-n", "--quiet", "rules",
+             "--configfile", str(Path(configfile).resolve())],
+            capture_output=True, text=True, timeout=600, cwd=tmp,
+        )
+    if out.returncode != 0:
+        raise SystemExit(f"dry run of {configfile} failed:\n{out.stderr[-3000:]}")
+    text = out.stdout + out.stderr
+    block = text.split("Job stats:")[1].split("total")[0] if "Job stats:" in text else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+
+def plan(configfile: str | Path, measured: str | Path, profile: str | Path | None = None,
+         gpu_speedup: float = 1.0) -> dict[str, Any]:
+    """Projected jobs, hours and disk of the config's grid (see the module docstring)."""
+    from .compression import bytes_per_vector, score_variants
+    from .config import expand_runs, load_config_file
+
+    cfg = load_config_file(configfile)
+    rates = measure(measured)
+    jobs = dry_run_jobs(Path(configfile))
+    runs = expand_runs(cfg)
+    shapes = {m: model_shape(c["source"], c.get("revision"), cfg.get("hf_home")) for m, c in cfg["models"].items()}
+    tr, ev, cp = cfg["training"], cfg["evaluation"], cfg["compression"]
+    n_texts, n_tokens = task_texts(ev["tasks"], ev)
+    side_tokens = (cfg["intrinsic_dim"]["sample_size"] + cp["fit_size"]) * min(
+        tr["max_seq_length"], ev["max_seq_length"])
+    n_variants = 1 + len(cp["methods"]) * len(cp["dims"])
+
+    hours = {"train": 0.0, "encode": 0.0, "intrinsic_dim": 0.0, "compress": 0.0, "score": 0.0}
+    disk = {"models": 0.0, "embeddings": 0.0, "compressed": 0.0}
+    for spec in runs.values():
+        shape = shapes[spec.model]
+        if spec.kind not in ("base",):
+            steps = 0 if spec.kind == "soup" else (spec.steps or tr["steps"])
+            work = steps * tr["batch_size"] * tr["max_seq_length"] * shape.params
+            hours["train"] += rates["train_startup_s"] + work * rates["train_s_per_work"]
+            disk["models"] += shape.params * rates["model_bytes_per_param"]
+        # encode + the two encode_sample jobs (ID sample, fit set): three start-ups per run
+        hours["encode"] += 3 * rates["train_startup_s"] + (n_tokens + side_tokens) * shape.params * rates[
+            "encode_s_per_token_param"]
+        n_id = cfg["intrinsic_dim"]["sample_size"]
+        hours["intrinsic_dim"] += rates["cpu_startup_s"] + rates["id_s_per_sample"] * n_id
+        hours["compress"] += rates["cpu_startup_s"] + rates["compress_s_per_fit_text"] * cp["fit_size"]
+        hours["score"] += rates["cpu_startup_s"] + rates["score_s_per_variant_text"] * n_variants * n_texts
+        n_side = cfg["intrinsic_dim"]["sample_size"] + cp["fit_size"]
+        disk["embeddings"] += (n_texts + n_side) * shape.dim * rates["emb_bytes_per_number"]
+        # compact codes (packed bits, int8/int4 codes, ...) of one run: temp(), deleted once the
+        # run is scored, so they add to the peak only for the runs being scored at once
+        per_run = n_texts * sum(bytes_per_vector(m, int(d)) for m, d in score_variants(cp["methods"], cp["dims"],
+                                                                                   shape.dim)[1:])
+        disk["compressed"] = max(disk["compressed"], per_run)
+    hours = {k: v / 3600 for k, v in hours.items()}
+    gpu_stages = [s for s in ("train", "encode") if cfg["resources"][s].get("gpu")]
+    for s in gpu_stages:
+        hours[s] /= gpu_speedup
+    group_k = 1
+    if profile and Path(profile).is_file():
+        group_k = (yaml.safe_load(Path(profile).read_text()).get("group-components") or {}).get("analyse", 1)
+    components = jobs.get("intrinsic_dim", 0) + jobs.get("compress", jobs.get("score", 0))
+    local = {"all", "aggregate", "figures", "summary", "prefetch"} | {r for r in jobs if r.startswith("figure_")}
+    analyse_rules = {"intrinsic_dim", "compress", "score"}
+    slurm_jobs = sum(n for r, n in jobs.items() if r not in local | analyse_rules) + math.ceil(components / group_k)
+    return {
+        "config": str(configfile), "measured": str(measured), "gpu_speedup": gpu_speedup,
+        "jobs": jobs, "slurm_jobs": slurm_jobs, "analyse_group_jobs": math.ceil(components / group_k),
+        "runs": len(runs), "texts_per_model": n_texts, "hours": hours,
+        "gpu_hours": sum(hours[s] * cfg["resources"][s].get("gpu", 0) for s in gpu_stages),
+        "cpu_hours": sum(v for k, v in hours.items() if k not in gpu_stages),
+        "disk_gb": {k: v / 1e9 for k, v in disk.items()},
+        "peak_disk_gb": sum(disk.values()) / 1e9,
+        "shapes": {m: {"params_M": round(s.params / 1e6, 1), "dim": s.dim, "from": s.source}
+                   for m, s in shapes.items()},
+        "rates": {k: v for k, v in rates.items() if k != "config"},
+    }
+
+
+def report(p: dict[str, Any]) -> str:
+    """The plan as text; every time and size is labelled a projection."""
+    lines = [f"Plan for {p['config']}: {p['runs']} runs, {p['texts_per_model']:,} evaluation texts per model",
+             "", "Jobs (Snakemake dry run):"]
+    lines += [f"  {r:<28} {n:>6}" for r, n in sorted(p["jobs"].items())]
+    lines += [f"  SLURM jobs submitted: {p['slurm_jobs']} (analyse groups: {p['analyse_group_jobs']})", ""]
+    lines.append(f"PROJECTED from the rates measured in {p['measured']} (not measured at this scale):")
+    sp = p["gpu_speedup"]
+    for stage, h in p["hours"].items():
+        lines.append(f"  {stage:<14} {h:10.1f} h" + ("  (GPU stage: CPU rate" + (f" / {sp:g}" if sp != 1 else "")
+                                                     + ")" if stage in ("train", "encode") else ""))
+    lines.append(f"  GPU-hours {p['gpu_hours']:.1f}   CPU-hours {p['cpu_hours']:.1f}")
+    lines.append("  disk: " + ", ".join(f"{k} {v:.1f} GB" for k, v in p["disk_gb"].items())
+                 + f"; peak {p['peak_disk_gb']:.1f} GB (plus the HF cache filled by prefetch)")
+    lines.append("  models: " + "; ".join(f"{m} {s['params_M']}M params, dim {s['dim']} ({s['from']})"
+                                          for m, s in p["shapes"].items()))
+    r = p["rates"]
+    lines.append(f"  rates: job start-up {r['train_startup_s']:.1f} s (torch) / {r['cpu_startup_s']:.1f} s (CPU), "
+                 f"fit over {r['n_train_jobs']} train jobs with {r['distinct_step_counts']} step counts")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tempcompress.plan", description=__doc__.split("\n\n")[0])
+    ap.add_argument("config", help="the config to plan, e.g. config/paper.yaml")
+    ap.add_argument("--measured", required=True, help="working directory of a finished run (e.g. the rehearsal)")
+    ap.add_argument("--profile", default=str(ROOT / "slurm" / "config.yaml"), help="SLURM profile (group sizes)")
+    ap.add_argument("--gpu-speedup", type=float, default=1.0, help="GPU speed / measured CPU speed (default 1)")
+    ap.add_argument("--json", help="also write the plan as JSON here")
+    args = ap.parse_args(argv)
+    p = plan(args.config, args.measured, args.profile, args.gpu_speedup)
+    print(report(p))
+    if args.json:
+        Path(args.json).write_text(json.dumps(p, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
