@@ -138,7 +138,6 @@ def measure(workdir: str | Path) -> dict[str, Any]:
     startup, per_step_work = _fit_line(xs, ys)
 
     # encode: job = start-up + tokens x cost; cost per (token x params)
-    data = res / "data"
     ev = cfg["evaluation"]
     enc, score = [], []
     for run, spec in runs.items():
