@@ -223,7 +223,10 @@ def task_texts(names: list[str], evaluation: dict[str, Any]) -> tuple[int, float
             if meta.type == "Classification":  # the classifier's training texts (undersampled)
                 train = stats.get("train", {})
                 labels = (stats.get(meta.eval_splits[0], {}).get("label_statistics") or {}).get("unique_labels", 10)
-                wanted = evaluation["experiments"] * evaluation["samples_per_label"] * labels
+                task = mteb.get_task(name)  # null settings: the task's own protocol
+                experiments = evaluation["experiments"] or getattr(task, "n_experiments", 10)
+                per_label = evaluation["samples_per_label"] or getattr(task, "samples_per_label", 8)
+                wanted = experiments * per_label * labels
                 k = min(train.get("num_samples", 0), wanted)
                 n += k
                 chars += k * (train.get("text_statistics") or {}).get("average_text_length", 100)

@@ -141,6 +141,15 @@ def divergence_marker(config: dict[str, Any], run_id: str, failed_dir: str | Pat
     marker.unlink(missing_ok=True)
 
 
+def model_revision(model: Any) -> str | None:
+    """The hub commit a model was loaded at (transformers records it on the model's config),
+    or None for a package / local folder."""
+    try:
+        return getattr(model[0].auto_model.config, "_commit_hash", None)
+    except (AttributeError, IndexError, TypeError):
+        return None
+
+
 def _load_base(config: dict[str, Any], spec: RunSpec) -> Any:
     """The run's starting model as configured (source, revision, re-initialised top layers)."""
     from .models import load_model
@@ -222,6 +231,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
         extra["parents"] = list(spec.parents)
     else:
         model = _load_base(config, spec)
+        extra["base_model_revision"] = model_revision(model)
         model.max_seq_length = training["max_seq_length"]
         masks = None
         docs = read_documents(docs_path)
@@ -334,6 +344,7 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir:
     _texts_out(out / "eval_texts.parquet", texts)
     write_json(out / "meta.json", provenance(config, run=run_id, seed=spec.seed, n_eval_texts=len(texts),
                                              dim=int(matrix.shape[1]), max_seq_length=ev["max_seq_length"],
+                                             model_revision=model_revision(model) if model_dir is None else None,
                                              eval_sha256=file_sha256(out / "eval.npy")))
 
 

@@ -152,17 +152,32 @@ def build_tasks(names: list[str], evaluation: dict[str, Any]) -> list[Any]:
         task = classes[name]()
         if hasattr(task, "max_documents"):
             task.max_documents = evaluation["max_documents"]
-        if name == "BBCNewsClassification":
-            task.n_experiments = evaluation["experiments"]
-            task.samples_per_label = evaluation["samples_per_label"]
-        if name == "BBCNewsClustering":
-            task.n_clusters = evaluation["experiments"]
-        tasks.append(task)
+        tasks.append(apply_protocol(task, evaluation))
     if remote:
         import mteb
 
-        tasks += [mteb.get_task(name) for name in remote]
+        tasks += [apply_protocol(mteb.get_task(name), evaluation) for name in remote]
     return tasks
+
+
+def apply_protocol(task: Any, evaluation: dict[str, Any]) -> Any:
+    """The config's repetition protocol, on local and real MTEB tasks alike: classification
+    runs ``experiments`` few-shot experiments of ``samples_per_label`` training examples per
+    label; clustering runs ``experiments`` clustering experiments.  (mteb's own defaults are
+    10 experiments of 8 examples per label and 10 clustering experiments: paper.yaml keeps
+    them.)  A setting left null keeps each task's own default (for MTEB tasks: the published
+    protocol, e.g. 16 examples per label for EmotionClassification).  Legacy clustering tasks
+    (one clustering per stored set) and other task types have no such setting."""
+    kind = task.metadata.type
+    experiments, per_label = evaluation.get("experiments"), evaluation.get("samples_per_label")
+    if kind == "Classification":
+        if experiments is not None:
+            task.n_experiments = experiments
+        if per_label is not None:
+            task.samples_per_label = per_label
+    elif kind == "Clustering" and hasattr(task, "n_clusters") and experiments is not None:
+        task.n_clusters = experiments
+    return task
 
 
 class TextCollectionUnsupported(NotImplementedError):
