@@ -110,3 +110,18 @@ def test_nan_embeddings_are_refused() -> None:
 
     with pytest.raises(EmbeddingsNotFiniteError, match="run 'x'.*NaN"):
         encode_texts(Broken(), ["a", "b"], 2, "run 'x'")
+
+
+def test_the_repetition_protocol_applies_to_mteb_tasks_or_keeps_their_own() -> None:
+    """experiments / samples_per_label reach real MTEB tasks too; null keeps each task's published protocol."""
+    from tempcompress.tasks import build_tasks
+
+    names = ["Banking77Classification", "EmotionClassification", "BBCNewsClassification", "BBCNewsClustering"]
+    ev = {"max_documents": 40, "experiments": 2, "samples_per_label": 4}
+    tasks = {t.metadata.name: t for t in build_tasks(names, ev)}
+    for name in ("Banking77Classification", "EmotionClassification", "BBCNewsClassification"):
+        assert (tasks[name].n_experiments, tasks[name].samples_per_label) == (2, 4), name
+    assert tasks["BBCNewsClustering"].n_clusters == 2
+    own = {t.metadata.name: t for t in build_tasks(names, {**ev, "experiments": None, "samples_per_label": None})}
+    assert (own["Banking77Classification"].n_experiments, own["Banking77Classification"].samples_per_label) == (10, 8)
+    assert own["EmotionClassification"].samples_per_label == 16
