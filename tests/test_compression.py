@@ -100,9 +100,9 @@ def test_unknown_method() -> None:
         compress("zip", x, x, 4)
 
 
-def test_old_hpd_name_is_refused_with_the_new_name() -> None:
+def test_hpd_is_computed_from_the_encoder_not_from_embeddings() -> None:
     x = np.zeros((4, 8), dtype=np.float32)
-    with pytest.raises(CompressionError, match="'hpd' was renamed: use simproj"):
+    with pytest.raises(CompressionError, match="trains a student encoder"):
         compress("hpd", x, x, 4)
 
 

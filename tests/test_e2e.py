@@ -86,7 +86,7 @@ def test_report_holds_every_figure_and_the_config(tiny_run) -> None:
 def test_rerun_gives_bit_identical_embeddings_and_identical_scores(tiny_run, tmp_path) -> None:
     import yaml
     from tempcompress.config import load_config
-    from tempcompress.stages import encode, encode_sample, score
+    from tempcompress.stages import compress, encode, encode_sample, score
 
     cfg = load_config(yaml.safe_load(open(TINY)))
     res = tiny_run / "results"
@@ -97,10 +97,35 @@ def test_rerun_gives_bit_identical_embeddings_and_identical_scores(tiny_run, tmp
                       str(tmp_path / "emb" / f"{name}.npy"), str(tmp_path / "emb" / f"{name}.meta.json"))
     for name in ("eval.npy", "idsample.npy", "fit.npy"):
         assert (tmp_path / "emb" / name).read_bytes() == (res / "embeddings" / run / name).read_bytes(), name
-    score(cfg, run, str(tmp_path / "emb"), str(res / "compressed" / run), str(tmp_path / "scores.csv"),
+    # the compact codes are temp() (deleted once scored): recompute them, then score again
+    compress(cfg, run, str(tmp_path / "emb"), str(tmp_path / "codes.npz"))
+    score(cfg, run, str(tmp_path / "emb"), str(tmp_path / "codes.npz"), str(tmp_path / "scores.csv"),
           str(tmp_path / "mteb"))
     again = pd.read_csv(tmp_path / "scores.csv")
     before = pd.read_csv(res / "scores" / f"{run}.csv")
     pd.testing.assert_frame_equal(again, before)
     meta = yaml.safe_load((res / "embeddings" / run / "meta.json").read_text())
     assert meta["seed"] == "0" and meta["git_commit"] and meta["packages"]["torch"].startswith("2.13")
+
+
+def test_hpd_students_are_scored_like_any_method(tiny_run, tmp_path) -> None:
+    """HPD (method 'hpd'): a student encoder per dim, its codes scored through the same path."""
+    import numpy as np
+    import yaml
+    from tempcompress.config import load_config
+    from tempcompress.stages import hpd_compress, read_codes, score
+
+    raw = yaml.safe_load(open(TINY))
+    raw["compression"]["methods"] = ["hpd"]
+    cfg = load_config(raw)
+    res = tiny_run / "results"
+    emb = res / "embeddings" / "minilm.base"
+    hpd_compress(cfg, "minilm.base", None, str(res / "data" / "fit_texts.parquet"), str(emb / "eval_texts.parquet"),
+                 str(tmp_path / "hpd.npz"))
+    codes = read_codes([str(tmp_path / "hpd.npz")])
+    x = codes[("hpd", "16")]["x"]
+    assert x.shape == (np.load(emb / "eval.npy").shape[0], 16) and np.isfinite(x).all()
+    assert np.abs(x).max() <= 1.0  # the tanh head
+    score(cfg, "minilm.base", str(emb), [str(tmp_path / "hpd.npz")], str(tmp_path / "s.csv"), None)
+    s = pd.read_csv(tmp_path / "s.csv")
+    assert set(s["method"]) == {"none", "hpd"} and s["score"].between(-1, 1).all()

@@ -58,12 +58,41 @@ rule compress:
         "../scripts/compress.py"
 
 
+# HPD's own objective (method "hpd"): per target dim, a student (a copy of the run's encoder
+# plus a PCA-initialised Dense(d, tanh)) distilled to the PCA-projected embeddings of the fit
+# texts, then encoding the evaluation texts.  It needs the encoder, so it is an encode-like stage.
+rule hpd:
+    input:
+        model=lambda w: [] if RUNS[w.run].kind == "base" else [model_dir(w.run)],
+        fit=rules.prepare_fit_texts.output.fit,
+        texts=emb("{run}", "eval_texts.parquet"),
+    output:
+        codes=temp("results/compressed/{run}.hpd.npz"),
+    params:
+        settings=lambda w: {
+            **sample_encoding_settings(w.run),
+            **config_keys("compression.dims", "compression.seed", "compression.hpd_epochs", "evaluation.batch_size"),
+        },
+    log:
+        "results/logs/hpd/{run}.log",
+    benchmark:
+        "results/benchmarks/hpd/{run}.tsv"
+    threads: stage_threads("encode", 4)
+    resources:
+        **res("encode"),
+    conda:
+        env_for("encode")
+    script:
+        "../scripts/hpd.py"
+
+
 # mteb scores of every (method, dim) of one run, from the cached embeddings.
 rule score:
     input:
         eval=emb("{run}", "eval.npy"),
         texts=emb("{run}", "eval_texts.parquet"),
-        codes=rules.compress.output.codes,
+        codes=lambda w: [f"results/compressed/{w.run}.npz"]
+        + ([f"results/compressed/{w.run}.hpd.npz"] if "hpd" in METHODS else []),
     output:
         table="results/scores/{run}.csv",
     params:

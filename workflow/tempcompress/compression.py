@@ -25,10 +25,7 @@ import numpy as np
 Codes = dict[str, np.ndarray]
 
 # old method names -> new ones (the old name is refused with this hint)
-RENAMED = {
-    "hpd": "simproj (the former 'hpd' method: a similarity-preserving projection fitted on frozen "
-           "embeddings, which is not HPD's distilled student encoder)",
-}
+RENAMED: dict[str, str] = {}  # old method names -> the hint that refuses them
 
 
 class CompressionError(ValueError):
@@ -44,6 +41,7 @@ class Method:
     encode: Callable[[np.ndarray, Any, int], Codes]  # (embeddings, state, dim) -> compact codes
     decode: Callable[[Codes], np.ndarray]  # codes -> float32 (n, dim) matrix as served
     quantizer: bool = False  # coordinate-wise quantization: also scored at the native dim
+    needs_encoder: bool = False  # computed by its own rule from the run's encoder (HPD), not from embeddings
 
     def transform(self, x: np.ndarray, state: Any, dim: int) -> np.ndarray:
         return self.decode(self.encode(x, state, dim))
@@ -73,8 +71,17 @@ def _no_fit(_fit: np.ndarray, _dim: int, _opts: dict[str, Any]) -> None:
     return None
 
 
+def _encoder_only(_fit: np.ndarray, dim: int, _opts: dict[str, Any]) -> None:
+    raise CompressionError(f"this method trains a student encoder: its codes come from the 'hpd' rule "
+                           f"(stages.hpd_compress), not from cached embeddings (dim {dim})")
+
+
 def _floats(z: np.ndarray) -> Codes:
     return {"x": np.ascontiguousarray(z, dtype=np.float32)}
+
+
+def _floats_of(x: np.ndarray, _state: Any, _dim: int) -> Codes:
+    return _floats(x)
 
 
 def _decode_floats(codes: Codes) -> np.ndarray:
@@ -284,6 +291,9 @@ METHODS: dict[str, Method] = {
                random_project, _decode_floats),
         Method("simproj", "similarity-preserving projection: PCA-initialised Dense(d, tanh) fitted to "
                "full-size cosine similarities (formerly 'hpd')", 32, fit_simproj, simproj_project, _decode_floats),
+        Method("hpd", "HPD (Zhao et al. 2022): a copy of the run's encoder plus a PCA-initialised Dense(d, tanh), "
+               "trained with MSE to the PCA-projected embeddings on the fit texts (rule 'hpd')", 32,
+               _encoder_only, _floats_of, _decode_floats, needs_encoder=True),
     )
 }
 

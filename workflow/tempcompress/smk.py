@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
-TORCH_RULES = {"train", "encode", "encode_sample", "compress"}
+TORCH_RULES = {"train", "encode", "encode_sample", "compress", "hpd"}
 
 
 @contextlib.contextmanager

@@ -396,7 +396,7 @@ def compress(config: dict[str, Any], run_id: str, emb_dir: str, out_npz: str) ->
     """Compact codes of one run's eval embeddings: every method at every target dim (and each
     quantizer at the native dim), each fitted on the fit set only, all in one .npz
     (packed sign bits, int8 / int4 codes, float16 / bfloat16 / float8 bit patterns, float32)."""
-    from .compression import fit_encode, score_variants, stored_nbytes
+    from .compression import check_method, fit_encode, score_variants, stored_nbytes
 
     emb = Path(emb_dir)
     full, fit = np.load(emb / "eval.npy"), np.load(emb / "fit.npy")
@@ -405,6 +405,8 @@ def compress(config: dict[str, Any], run_id: str, emb_dir: str, out_npz: str) ->
     arrays: dict[str, np.ndarray] = {}
     nbytes: dict[str, int] = {}
     for method, dim in score_variants(comp["methods"], comp["dims"], full.shape[1])[1:]:
+        if check_method(method).needs_encoder:
+            continue  # HPD: its own rule (hpd_compress)
         codes = fit_encode(method, fit, full, int(dim), opts)
         nbytes[f"{method}:{dim}"] = stored_nbytes(codes)
         arrays.update({_code_key(method, dim, k): v for k, v in codes.items()})
@@ -415,9 +417,42 @@ def compress(config: dict[str, Any], run_id: str, emb_dir: str, out_npz: str) ->
                           native_dim=int(full.shape[1]), fit_size=len(fit), stored_bytes=nbytes))
 
 
-def read_codes(path: str | Path) -> dict[tuple[str, str], dict[str, np.ndarray]]:
-    """The compact codes of a compress .npz, by (method, dim)."""
+def hpd_compress(config: dict[str, Any], run_id: str, model_dir: str | None, fit_texts: str, eval_texts: str,
+                 out_npz: str) -> None:
+    """HPD codes of one run at every target dim: for each d, a student (a copy of the run's
+    encoder plus a PCA-initialised Dense(d, tanh)) is trained with MSE to the PCA-projected
+    embeddings of the fit texts (``compression.hpd_epochs`` epochs), then encodes the
+    evaluation texts.  One .npz in the compress format, so scoring reads it the same way."""
+    import time
+
+    from .hpd import hpd_embeddings
+
+    spec: RunSpec = expand_runs(config)[run_id]
+    comp, ev = config["compression"], config["evaluation"]
+    model = _run_model(config, spec, model_dir)
+    fit, texts = read_texts(fit_texts), read_texts(eval_texts)
+    arrays: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    for dim in comp["dims"]:
+        t0 = time.perf_counter()
+        emb = hpd_embeddings(model, fit, texts, int(dim), epochs=comp["hpd_epochs"], batch_size=ev["batch_size"],
+                             seed=comp["seed"])
+        seconds[str(dim)] = round(time.perf_counter() - t0, 2)
+        arrays[_code_key("hpd", str(dim), "x")] = emb
+    Path(out_npz).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out_npz, **arrays)
+    write_json(out_npz + ".meta.json", provenance(config, run=run_id, seed=comp["seed"], dims=comp["dims"],
+                                                  epochs=comp["hpd_epochs"], fit_size=len(fit), seconds=seconds))
+
+
+def read_codes(paths: str | Path | list[str]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """The compact codes of compress (and hpd) .npz files, by (method, dim)."""
     out: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    if isinstance(paths, (list, tuple)):
+        for p in paths:
+            out.update(read_codes(p))
+        return out
+    path = paths
     with np.load(path) as z:
         for key in z.files:
             method, dim, field = key.split(":")
