@@ -119,11 +119,12 @@ def id_forecast(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) ->
             ax.axhline(1.0, color="grey", lw=0.6, ls=":")
             ax.grid(alpha=0.3)
     if by_run:
-        handles = [plt.Line2D([], [], color=c, marker="o", label=r) for r, c in run_colours.items()]
+        items = {r: plt.Line2D([], [], color=c, marker="o") for r, c in run_colours.items()}
     else:
-        handles = f._tau_handles(pal, points["tau"]) if len(points) else []
-    axes[0][-1].legend(handles=handles + f._variant_handles(markers), fontsize=6,
-                       bbox_to_anchor=(1.02, 1), loc="upper left")
+        items = f._tau_handles(pal, points["tau"]) if len(points) else {}
+    items = {**items, **f._variant_handles(markers)}  # label -> handle
+    axes[0][-1].legend(list(items.values()), list(items.keys()), fontsize=6, bbox_to_anchor=(1.02, 1),
+                       loc="upper left")
     fig.suptitle("Does retention depend on d / ID alone? (dashed: logistic fit on all runs; "
                  "MAE: leave-one-run / -tau-out)", fontsize=10)
     f._note_missing(fig, config, set(t["scores"]["run"]))
