@@ -18,7 +18,9 @@ from tempcompress.figures import FIGURES
 N_RUNS = 11  # tiny: base + crop x 2 tau + dropout x 2 tau + 6 single-run variants
 
 # after any change of a run's scores or ID: the tables, every figure, the summary
-TABLES_AND_FIGURES = {"aggregate": 1, "summary": 1, "all": 1, **{f"figure_{f}": 1 for f in FIGURES}}
+TABLES_AND_FIGURES = {"aggregate": 1, "budget": 1, "findings": 1, "summary": 1, "all": 1,
+                      **{f"figure_{f}": 1 for f in FIGURES}}
+ITEM_NOISE = {"item_noise": 1}  # item-level bootstrap: new or re-encoded runs, tasks, the smallest dim
 
 
 def per_run(n: int, *, train: bool = True) -> dict[str, int]:
@@ -61,7 +63,7 @@ def _reorder_keys(cfg: dict) -> None:
 EXPECTED = {
     "add a target dim": (
         _set("compression.dims", [16, 8]),
-        {"compress": N_RUNS, "score": N_RUNS, **TABLES_AND_FIGURES},
+        {"compress": N_RUNS, "score": N_RUNS, **ITEM_NOISE, **TABLES_AND_FIGURES},
         set(),
     ),
     "a compression method": (
@@ -77,12 +79,15 @@ EXPECTED = {
     "change mle_k": (_set("intrinsic_dim.mle_k", 5), {"intrinsic_dim": N_RUNS, **TABLES_AND_FIGURES}, set()),
     "an evaluation task": (
         _drop("evaluation.tasks", "BBCNewsClustering"),
-        {"encode": N_RUNS, "intrinsic_dim": N_RUNS, "compress": N_RUNS, "score": N_RUNS, **TABLES_AND_FIGURES},
+        {"encode": N_RUNS, "intrinsic_dim": N_RUNS, "compress": N_RUNS, "score": N_RUNS, **ITEM_NOISE,
+         **TABLES_AND_FIGURES},
         set(),
     ),
-    "add a temperature": (_set("temperatures", [0.05, 0.5, 1.0]), {**per_run(2), **TABLES_AND_FIGURES}, set()),
-    "add a seed": (_set("seeds", [0, 1]), {**per_run(N_RUNS - 1), **TABLES_AND_FIGURES}, set()),
-    "add a variant": (_add_variant, {**per_run(1), **TABLES_AND_FIGURES}, set()),
+    "add a temperature": (
+        _set("temperatures", [0.05, 0.5, 1.0]), {**per_run(2), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()
+    ),
+    "add a seed": (_set("seeds", [0, 1]), {**per_run(N_RUNS - 1), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()),
+    "add a variant": (_add_variant, {**per_run(1), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()),
     "change fit_size": (
         _set("compression.fit_size", 80),
         {"prepare_fit_texts": 1, "encode_sample": N_RUNS, "compress": N_RUNS, "score": N_RUNS,

@@ -49,10 +49,12 @@ rule item_noise:
     output:
         table="results/tables/item_noise.csv",
     params:
-        runs=ACTIVE,
-        settings=config_keys(
-            "evaluation.tasks", "evaluation.max_documents", "compression.methods", "compression.dims"
-        ),
+        runs=sorted(ACTIVE),  # sorted: reordering the config is not a change
+        settings={
+            **config_keys("evaluation.tasks", "evaluation.max_documents"),
+            # the only compressed variant it bootstraps: truncation to the smallest dim
+            "truncation_dim": min(map(int, DIMS)) if "truncation" in METHODS else None,
+        },
     log:
         "results/logs/item_noise.log",
     resources:
