@@ -36,7 +36,10 @@ OVERRIDES = [
     "--set-resources", "train:slurm_partition=main", "encode:slurm_partition=main",
     "--slurm-init-seconds-before-status-checks", "5",
     "--cores", "2",  # per-job cap on this 2-CPU node: a group job runs its components 2 at a time
-    "--group-components", "analyse=6",  # fewer, fuller group jobs at this tiny scale
+    # fewer, fuller SLURM jobs at this tiny scale: a run's train, encode and sample encodings
+    # share one job (3 runs per job), its CPU stages another (6 components per job)
+    "--groups", "train=embed", "encode=embed", "encode_sample=embed",
+    "--group-components", "embed=3", "analyse=6",
     "--jobs", "4",
     "--latency-wait", "10",
 ]
@@ -100,7 +103,8 @@ def test_rehearsal_through_slurm(cluster, hf_home, tmp_path) -> None:
     res = tmp_path / "results"
     n_runs = len(list((res / "scores").glob("*.csv")))
     n_trained = len(list((res / "models").glob("*/model")))
-    assert len(jobs) >= 1 + n_trained + n_runs, (len(jobs), n_trained, n_runs)  # prepare, train, encode, groups
+    assert n_runs == 14 and n_trained == 12, (n_runs, n_trained)
+    assert len(jobs) >= 3, jobs  # the text samples, embedding groups and analyse groups ran as SLURM jobs
     meta = json.loads(next((res / "models").glob("*/meta.json")).read_text())
     assert meta["slurm_job_id"], "training did not run inside a SLURM job"
     # the hub commit each base model was loaded at is recorded (the pinned revision)
