@@ -189,9 +189,14 @@ def test_pipeline_equals_mteb_compression_wrapper(level: str) -> None:
     assert ours[0]["score"] == pytest.approx(theirs[0]["score"], abs=1e-5 if level == "float8" else 1e-6)
 
 
-def test_config_refuses_the_old_hpd_name(tiny_raw: dict) -> None:
+def test_hpd_names_the_student_method_and_simproj_the_projection(tiny_raw: dict) -> None:
+    """'hpd' is HPD's own objective now (a student encoder, rule hpd); the old projection is simproj."""
+    from tempcompress.compression import METHODS
     from tempcompress.config import ConfigError
 
-    tiny_raw["compression"]["methods"] = ["truncation", "hpd"]
-    with pytest.raises(ConfigError, match="compression.methods.*'hpd' was renamed: use simproj"):
+    tiny_raw["compression"]["methods"] = ["truncation", "hpd", "simproj"]
+    load_config(tiny_raw)
+    assert METHODS["hpd"].needs_encoder and not METHODS["simproj"].needs_encoder
+    tiny_raw["compression"]["methods"] = ["truncation", "hpd_old"]
+    with pytest.raises(ConfigError, match="compression.methods.*unknown compression method 'hpd_old'"):
         load_config(tiny_raw)
