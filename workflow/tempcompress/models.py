@@ -45,6 +45,18 @@ def load_model(source: str, *, revision: str | None = None, device: str | None =
     return model
 
 
+def hub_commit(repo: str, revision: str | None = None, cache_dir: str | Path | None = None) -> str | None:
+    """The commit a hub reference resolves to in the local HF cache (a branch or tag is
+    resolved through the cache's refs), or None when it is not cached."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo, revision=revision, local_files_only=True, cache_dir=cache_dir)).name
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
 def load_trained(model_dir: str | Path, device: str | None = None) -> Any:
     """A fine-tuned model saved by the training stage."""
     from sentence_transformers import SentenceTransformer

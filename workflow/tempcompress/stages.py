@@ -141,13 +141,14 @@ def divergence_marker(config: dict[str, Any], run_id: str, failed_dir: str | Pat
     marker.unlink(missing_ok=True)
 
 
-def model_revision(model: Any) -> str | None:
-    """The hub commit a model was loaded at (transformers records it on the model's config),
-    or None for a package / local folder."""
-    try:
-        return getattr(model[0].auto_model.config, "_commit_hash", None)
-    except (AttributeError, IndexError, TypeError):
-        return None
+def model_revision(config: dict[str, Any], spec: RunSpec) -> str | None:
+    """The hub commit a run's base model was loaded at (resolved from the HF cache, which holds
+    it once the model is loaded), or None for a package / local folder."""
+    from .models import hub_commit
+
+    mcfg = config["models"][spec.model]
+    kind, _, ref = mcfg["source"].partition(":")
+    return hub_commit(ref, mcfg.get("revision")) if kind == "hub" else None
 
 
 def _load_base(config: dict[str, Any], spec: RunSpec) -> Any:
@@ -231,7 +232,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
         extra["parents"] = list(spec.parents)
     else:
         model = _load_base(config, spec)
-        extra["base_model_revision"] = model_revision(model)
+        extra["base_model_revision"] = model_revision(config, spec)
         model.max_seq_length = training["max_seq_length"]
         masks = None
         docs = read_documents(docs_path)
@@ -344,7 +345,7 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir:
     _texts_out(out / "eval_texts.parquet", texts)
     write_json(out / "meta.json", provenance(config, run=run_id, seed=spec.seed, n_eval_texts=len(texts),
                                              dim=int(matrix.shape[1]), max_seq_length=ev["max_seq_length"],
-                                             model_revision=model_revision(model) if model_dir is None else None,
+                                             model_revision=model_revision(config, spec) if model_dir is None else None,
                                              eval_sha256=file_sha256(out / "eval.npy")))
 
 
