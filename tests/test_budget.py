@@ -44,7 +44,7 @@ def test_bytes_per_vector(method: str, dim: int, expected: int) -> None:
 
 
 def test_unknown_method_has_no_byte_count() -> None:
-    with pytest.raises(BudgetError, match="BYTES_PER_COORD"):
+    with pytest.raises(BudgetError, match="no byte count for compression method 'zstd'"):
         bytes_per_vector("zstd", 64)
 
 

@@ -16,25 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# Bytes per stored coordinate.  Float methods store float32; sub-byte codes are packed and a
-# vector takes whole bytes (ceil).  'none' is the native float32 vector: the reference.
-# (compression.py gains its own bytes_per_vector with the mteb quantization levels; the two
-# tables agree and can be merged into one.)
-BYTES_PER_COORD: dict[str, float] = {
-    "none": 4.0,
-    "truncation": 4.0,
-    "pca": 4.0,
-    "random_projection": 4.0,
-    "hpd": 4.0,
-    "simproj": 4.0,
-    "float16": 2.0,
-    "bfloat16": 2.0,
-    "float8": 1.0,
-    "int8": 1.0,
-    "int4": 0.5,
-    "binarization": 0.125,
-}
-
 BUDGETS: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
 NATIVE = "native"
 ALL_TASKS = "all"
@@ -46,15 +27,17 @@ class BudgetError(ValueError):
 
 
 def bytes_per_vector(method: str, dim: int) -> int:
-    """Storage of one vector of ``dim`` coordinates compressed by ``method``, in whole bytes."""
-    if method not in BYTES_PER_COORD:
-        raise BudgetError(
-            f"no byte count for compression method '{method}': add it to BYTES_PER_COORD in "
-            "workflow/tempcompress/budget.py (bytes per stored coordinate)"
-        )
+    """Storage of one vector of ``dim`` coordinates compressed by ``method``, in whole bytes
+    (``compression.bytes_per_vector``, rounded up: packed sub-byte codes take whole bytes)."""
+    from .compression import CompressionError
+    from .compression import bytes_per_vector as stored_bytes
+
     if dim < 1:
         raise BudgetError(f"dimension must be >= 1, got {dim}")
-    return math.ceil(BYTES_PER_COORD[method] * dim)
+    try:
+        return math.ceil(stored_bytes(method, dim))
+    except CompressionError as exc:
+        raise BudgetError(f"no byte count for compression method '{method}': {exc}") from None
 
 
 def native_dims(meta_jsons: list[str]) -> dict[str, int]:

@@ -109,6 +109,7 @@ def measure(workdir: str | Path) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
+    from .compression import score_variants
     from .config import expand_runs
 
     wd = Path(workdir)
@@ -150,7 +151,8 @@ def measure(workdir: str | Path) -> dict[str, Any]:
         enc.append(max(_bench(f) - startup, 0.0) / (toks * shapes[spec.model].params))
         g = res / "benchmarks" / "score" / f"{run}.tsv"
         if g.is_file():
-            n_var = 1 + len(cfg["compression"]["methods"]) * len(cfg["compression"]["dims"])
+            dim = np.load(res / "embeddings" / run / "eval.npy", mmap_mode="r").shape[1]
+            n_var = len(score_variants(cfg["compression"]["methods"], cfg["compression"]["dims"], dim))
             score.append((_bench(g), n_var * len(texts)))
     id_times = [_bench(f) for f in (res / "benchmarks" / "intrinsic_dim").glob("*.tsv")]
     comp_times = [_bench(f) for f in (res / "benchmarks" / "compress").glob("*.tsv")]
@@ -266,7 +268,6 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
     n_texts, n_tokens = task_texts(ev["tasks"], ev)
     side_tokens = (cfg["intrinsic_dim"]["sample_size"] + cp["fit_size"]) * min(
         tr["max_seq_length"], ev["max_seq_length"])
-    n_variants = 1 + len(cp["methods"]) * len(cp["dims"])
 
     hours = {"train": 0.0, "encode": 0.0, "intrinsic_dim": 0.0, "compress": 0.0, "score": 0.0}
     disk = {"models": 0.0, "embeddings": 0.0, "compressed": 0.0}
@@ -283,6 +284,7 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
         n_id = cfg["intrinsic_dim"]["sample_size"]
         hours["intrinsic_dim"] += rates["cpu_startup_s"] + rates["id_s_per_sample"] * n_id
         hours["compress"] += rates["cpu_startup_s"] + rates["compress_s_per_fit_text"] * cp["fit_size"]
+        n_variants = len(score_variants(cp["methods"], cp["dims"], shape.dim))  # quantizers also at native dim
         hours["score"] += rates["cpu_startup_s"] + rates["score_s_per_variant_text"] * n_variants * n_texts
         n_side = cfg["intrinsic_dim"]["sample_size"] + cp["fit_size"]
         disk["embeddings"] += (n_texts + n_side) * shape.dim * rates["emb_bytes_per_number"]
