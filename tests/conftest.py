@@ -18,6 +18,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True)
+def _restore_environ():
+    """Undo any test's direct os.environ writes (e.g. hub.set_job_env), so none leaks into later
+    tests' subprocesses (a leaked submit-host record once turned the rehearsal's prefetch online)."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 

@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, snakemake
+from tempcompress import hub
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 HARNESS = ROOT / "tests" / "slurm"
@@ -78,7 +79,9 @@ def _env(netlog: Path) -> dict[str, str]:
     # offline on the submit host too (CI has no hub): the prefetch verifies the stand-in cache
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests" / "netguard"),
                                                          os.environ.get("PYTHONPATH")])),
-            "NETGUARD_LOG": str(netlog), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+            "NETGUARD_LOG": str(netlog), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+            # the submit host's own record is offline too (never one inherited from elsewhere)
+            hub.SUBMIT_ENV: json.dumps({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})}
 
 
 def _run(work: Path, config: Path, hf: Path, netlog: Path, *extra: str) -> subprocess.CompletedProcess:
