@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
-from conftest import TINY, job_counts, snakemake
+from conftest import ROOT, TINY, job_counts, snakemake
 from tempcompress.figures import FIGURES
 
 pytestmark = pytest.mark.slow
@@ -129,3 +132,14 @@ def test_hpd_students_are_scored_like_any_method(tiny_run, tmp_path) -> None:
     score(cfg, "minilm.base", str(emb), [str(tmp_path / "hpd.npz")], str(tmp_path / "s.csv"), None)
     s = pd.read_csv(tmp_path / "s.csv")
     assert set(s["method"]) == {"none", "hpd"} and s["score"].between(-1, 1).all()
+
+
+def test_jobs_record_their_transformer_seconds_for_the_overhead_benchmark(tiny_run) -> None:
+    """train_seconds / forward_seconds in the jobs' meta.json; bench/overhead.py reads them."""
+    res = subprocess.run([sys.executable, str(ROOT / "bench" / "overhead.py"), "--wall", "100"],
+                         cwd=tiny_run, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    table = pd.read_csv(tiny_run / "results" / "benchmarks" / "overhead.csv").set_index("stage")
+    for stage in ("train", "encode", "encode_sample"):
+        assert 0 < table.loc[stage, "compute_s"] < table.loc[stage, "job_s"], table
+    assert table.loc["pipeline", "overhead_ratio"] == pytest.approx(100 / table.loc["pipeline", "compute_s"], rel=1e-2)

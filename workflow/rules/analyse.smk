@@ -24,7 +24,7 @@ rule intrinsic_dim:
         "results/benchmarks/intrinsic_dim/{run}.tsv"
     group:
         "analyse"
-    threads: stage_threads("cpu", 1)
+    threads: stage_threads("cpu")
     resources:
         **res("cpu"),
     conda:
@@ -77,7 +77,7 @@ rule hpd:
         "results/logs/hpd/{run}.log",
     benchmark:
         "results/benchmarks/hpd/{run}.tsv"
-    threads: stage_threads("encode", 4)
+    threads: stage_threads("encode")
     resources:
         **res("encode"),
     conda:

@@ -67,7 +67,7 @@ def env_for(stage):
 
 def res(stage):
     """Resources of a stage from config['resources'] (mem_mb, runtime [min], gpu); its thread
-    count is declared with `threads: stage_threads(stage, ...)`, which Snakemake passes on to
+    count is declared with `threads: stage_threads(stage)`, which Snakemake passes on to
     the cluster as the job's CPUs."""
     r = dict(config["resources"][stage])
     r.pop("threads", None)
@@ -76,8 +76,14 @@ def res(stage):
     return r
 
 
-def stage_threads(stage, default):
-    return config["resources"][stage].get("threads", default)
+def stage_threads(stage):
+    """Threads of one job of a stage (`resources.<stage>.threads`), default 1.
+
+    One thread per job by default: on a CPU machine, `--cores all` then runs as many jobs side
+    by side as there are cores, which beats fewer jobs with more threads here (process start-up,
+    model loading and mteb's Python-side work are single-threaded).  Set it per stage for GPU
+    or large-batch jobs (config/paper.yaml)."""
+    return config["resources"][stage].get("threads", 1)
 
 
 def train_res(key):
@@ -91,7 +97,7 @@ def train_res(key):
 
 
 def train_threads(wildcards):
-    return stage_threads("cpu", 1) if RUNS[wildcards.run].kind == "soup" else stage_threads("train", 4)
+    return stage_threads("cpu") if RUNS[wildcards.run].kind == "soup" else stage_threads("train")
 
 
 # Config keys that change no result: throughput and bookkeeping only.  They are left out of

@@ -12,7 +12,7 @@ rule prepare_documents:
         settings=config_keys("training.corpus", "training.max_documents"),
     log:
         "results/logs/prepare_documents.log",
-    threads: stage_threads("cpu", 1)
+    threads: stage_threads("cpu")
     resources:
         **res("cpu"),
     conda:
@@ -32,7 +32,7 @@ rule prepare_id_texts:
         settings=config_keys("intrinsic_dim.sample_size", "intrinsic_dim.seed"),
     log:
         "results/logs/prepare_id_texts.log",
-    threads: stage_threads("cpu", 1)
+    threads: stage_threads("cpu")
     resources:
         **res("cpu"),
     conda:
@@ -53,7 +53,7 @@ rule prepare_fit_texts:
         settings=fit_set_settings(),
     log:
         "results/logs/prepare_fit_texts.log",
-    threads: stage_threads("cpu", 1)
+    threads: stage_threads("cpu")
     resources:
         **res("cpu"),
     conda:
@@ -80,7 +80,7 @@ rule encode_sample:
         "results/logs/encode_sample/{run}.{sample}.log",
     benchmark:
         "results/benchmarks/encode_sample/{run}.{sample}.tsv"
-    threads: stage_threads("encode", 4)
+    threads: stage_threads("encode")
     resources:
         **res("encode"),
     conda:

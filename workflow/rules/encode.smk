@@ -19,7 +19,7 @@ rule encode:
         "results/logs/encode/{run}.log",
     benchmark:
         "results/benchmarks/encode/{run}.tsv"
-    threads: stage_threads("encode", 4)
+    threads: stage_threads("encode")
     resources:
         **res("encode"),
     conda:

@@ -7,6 +7,7 @@ provenance JSON beside it.  Nothing here re-encodes text after the encode stage.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -250,7 +251,9 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
             loss = build_loss(model, spec, model.get_embedding_dimension(), dims, training["symmetric"])
             extra["gradient_shares"] = gradient_shares(model, loss, a, p)
         settings = training_settings(config, spec, file_sha256(docs_path))
+        t0 = time.perf_counter()
         history = fine_tune(model, spec, training, docs, settings_checkpoint_dir(ckpt, settings), dims, masks=masks)
+        extra["train_seconds"] = round(time.perf_counter() - t0, 3)  # the trainer's steps (bench/overhead.py)
         check_finite_history(history, spec)
         extra["precision"] = resolve_precision(training["precision"])
         extra["symmetric"] = training["symmetric"]
@@ -290,7 +293,7 @@ def _run_model(config: dict[str, Any], spec: RunSpec, model_dir: str | None) -> 
 def encode_sample(config: dict[str, Any], run_id: str, model_dir: str | None, texts_path: str, out_npy: str,
                   meta_out: str, failed_dir: str = "results/failed") -> None:
     """One run's embeddings (float32, row i = text i) of a shared sample: the ID sample or the fit set."""
-    from .embeddings import encode_texts
+    from .embeddings import encode_texts, forward_seconds
 
     with divergence_marker(config, run_id, failed_dir):
         spec: RunSpec = expand_runs(config)[run_id]
@@ -298,7 +301,8 @@ def encode_sample(config: dict[str, Any], run_id: str, model_dir: str | None, te
         matrix = encode_texts(model, read_texts(texts_path), config["evaluation"]["batch_size"], f"run '{run_id}'")
         np.save(out_npy, matrix)
         write_json(meta_out, provenance(config, run=run_id, seed=spec.seed, n_texts=int(matrix.shape[0]),
-                                        texts=str(texts_path), max_seq_length=model.max_seq_length))
+                                        texts=str(texts_path), max_seq_length=model.max_seq_length,
+                                        forward_seconds=forward_seconds()))
 
 
 def eval_texts(tasks: list[Any], model: Any, run_id: str, batch_size: int) -> tuple[list[str], np.ndarray]:
@@ -333,6 +337,7 @@ def eval_texts(tasks: list[Any], model: Any, run_id: str, batch_size: int) -> tu
 
 
 def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir: str) -> None:
+    from .embeddings import forward_seconds
     from .tasks import build_tasks
 
     spec: RunSpec = expand_runs(config)[run_id]
@@ -346,7 +351,8 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir:
     write_json(out / "meta.json", provenance(config, run=run_id, seed=spec.seed, n_eval_texts=len(texts),
                                              dim=int(matrix.shape[1]), max_seq_length=ev["max_seq_length"],
                                              model_revision=model_revision(config, spec) if model_dir is None else None,
-                                             eval_sha256=file_sha256(out / "eval.npy")))
+                                             eval_sha256=file_sha256(out / "eval.npy"),
+                                             forward_seconds=forward_seconds()))
 
 
 # ---- 3. intrinsic dimension --------------------------------------------------------------
