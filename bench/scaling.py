@@ -73,7 +73,7 @@ def run_point(name: str, cfg: dict, work: Path, cores: int) -> dict:
            "methods": len(cfg["compression"]["methods"]), "wall_s": round(wall, 1),
            "jobs": res.stderr.count("Finished jobid")}
     for stage, g in jobs.groupby("stage"):
-        row[f"{stage}_s"] = round(g["seconds"].sum(), 1)
+        row[f"{stage}_s"] = round(float(g["seconds"].sum()), 1)
     if not continued:
         row["compute_s"] = round(sum(compute.values()), 1)
     return row

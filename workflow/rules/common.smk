@@ -128,6 +128,13 @@ def config_keys(*keys):
     return _canonical(out)
 
 
+def variant_entry(name):
+    """A variant's config entry as a run's results depend on it: without `seeds`, which only
+    decides which runs exist (the seed is part of the run id), so listing or adding a seed of a
+    variant never retrains its finished runs."""
+    return {k: v for k, v in config["variants"][name].items() if k != "seeds"}
+
+
 def settings(*sections, run=None):
     """Config sections a step depends on, as params (rerun trigger), without the keys that
     change no result (NO_RESULT_KEYS); with `run`, also that run's model and variant entries."""
@@ -138,7 +145,7 @@ def settings(*sections, run=None):
     if run is not None:
         spec = RUNS[run]
         out["model"] = config["models"][spec.model]
-        out["variant"] = config["variants"].get(spec.variant)
+        out["variant"] = variant_entry(spec.variant) if spec.variant in config["variants"] else None
     return _canonical(out)
 
 
@@ -164,7 +171,7 @@ def train_settings(run):
     compression.dims, so a new target dim retrains nothing).  A soup depends only on
     its entries (its parents are inputs).  Temperature and seed are part of the run id."""
     spec = RUNS[run]
-    out = {"model": config["models"][spec.model], "variant": config["variants"][spec.variant]}
+    out = {"model": config["models"][spec.model], "variant": variant_entry(spec.variant)}
     if spec.kind != "soup":
         out["training"] = {
             k: v for k, v in config["training"].items() if k not in NO_RESULT_KEYS["training"]
