@@ -88,9 +88,6 @@ EXPECTED = {
     ),
     "add a seed": (_set("seeds", [0, 1]), {**per_run(N_RUNS - 1), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()),
     "a variant's seeds written out": (_set("variants.mrl.seeds", [0]), {}, set()),
-    "add a seed to one variant": (
-        _set("variants.mrl.seeds", [0, 1]), {**per_run(1), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()
-    ),
     "add a variant": (_add_variant, {**per_run(1), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()),
     "change fit_size": (
         _set("compression.fit_size", 80),
