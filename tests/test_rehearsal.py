@@ -36,14 +36,27 @@ OVERRIDES = [
     "--default-resources", "slurm_account=root", "slurm_partition=main", "mem_mb=1000", "runtime=20",
     "--set-resources", "train:slurm_partition=main", "encode:slurm_partition=main",
     "--slurm-init-seconds-before-status-checks", "5",
-    "--cores", "2",  # per-job cap on this 2-CPU node: a group job runs its components 2 at a time
+    "--cores", "2",  # the most threads one job may use on this 2-CPU node
     # fewer, fuller SLURM jobs at this tiny scale: a run's train, encode and sample encodings
-    # share one job (3 runs per job), its CPU stages another (6 components per job)
+    # share one job (3 runs per job); its CPU stages keep the profile's group (one run per job),
+    # which starts as soon as its run's embeddings are there
     "--groups", "train=embed", "encode=embed", "encode_sample=embed",
-    "--group-components", "embed=3", "analyse=6",
+    "--group-components", "embed=3", "analyse=2",
     "--jobs", "4",
     "--latency-wait", "10",
 ]
+
+
+def _mem_mb(req: str) -> float:
+    """sacct's ReqMem ("1500M", "3G") in MB."""
+    return float(req[:-1]) * (1024 if req.endswith("G") else 1)
+
+
+def _minutes(limit: str) -> int:
+    """sacct's Timelimit ("[D-]HH:MM:SS") in minutes."""
+    days, _, hms = limit.rpartition("-")
+    h, m, _s = (int(x) for x in hms.split(":"))
+    return (int(days) if days else 0) * 1440 + h * 60 + m
 
 
 def _sacct(since: str) -> list[dict[str, str]]:
@@ -129,14 +142,16 @@ def test_rehearsal_through_slurm(cluster, hf_home, tmp_path) -> None:
     # no process (submit host, SLURM jobs, scripts) attempted network access
     assert not netlog.exists() or not netlog.read_text().strip(), netlog.read_text()[:3000]
 
-    # group jobs ask for at most `--cores` (2) components side by side: 2 x the cpu stage's memory
-    cpu = cfg["resources"]["cpu"]
-    groups = [j for j in jobs if j["Comment"].startswith("rule_analyse")]
-    assert groups, [j["Comment"] for j in jobs]
-    for j in groups:
-        mem = j["ReqMem"]
-        mem_mb = float(mem[:-1]) * (1024 if mem.endswith("G") else 1)
-        assert mem_mb <= 2 * cpu["mem_mb"] + 1 and int(j["ReqCPUS"]) <= 2, j
+    # a group job's jobs run one after another inside it (the profile's jobstep_slots), so it
+    # asks for one job's CPUs and memory and for the sum of its jobs' runtimes
+    req = cfg["resources"]
+    for prefix, stages in (("rule_analyse", ["cpu"]), ("rule_embed", ["train", "encode"])):
+        groups = [j for j in jobs if j["Comment"].startswith(prefix)]
+        assert groups, (prefix, [j["Comment"] for j in jobs])
+        for j in groups:
+            assert _mem_mb(j["ReqMem"]) <= max(req[s]["mem_mb"] for s in stages) + 1, j
+            assert int(j["ReqCPUS"]) == max(req[s]["threads"] for s in stages), j
+            assert _minutes(j["Timelimit"]) >= 2 * max(req[s]["runtime"] for s in stages), j
 
     # the plan command runs on the measured rehearsal and on paper.yaml
     plan = subprocess.run([sys.executable, "-m", "tempcompress.plan", str(ROOT / "config" / "paper.yaml"),

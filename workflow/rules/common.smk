@@ -68,11 +68,13 @@ def env_for(stage):
 def res(stage):
     """Resources of a stage from config['resources'] (mem_mb, runtime [min], gpu); its thread
     count is declared with `threads: stage_threads(stage)`, which Snakemake passes on to
-    the cluster as the job's CPUs."""
+    the cluster as the job's CPUs.  Every job also takes one `jobstep_slots`: unlimited unless
+    a profile limits it (slurm/config.yaml: one per group job, whose jobs run one at a time)."""
     r = dict(config["resources"][stage])
     r.pop("threads", None)
     if not r.get("gpu"):
         r.pop("gpu", None)
+    r["jobstep_slots"] = 1
     return r
 
 
