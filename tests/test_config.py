@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 
 import pytest
 from conftest import ROOT, read_yaml
@@ -97,6 +100,33 @@ def test_unknown_task(tiny_raw: dict) -> None:
 def test_real_mteb_task_name_accepted(tiny_raw: dict) -> None:
     tiny_raw["evaluation"]["tasks"] = ["LeeSTS", "STSBenchmark"]
     load_config(tiny_raw)
+
+
+def test_task_names_are_checked_only_where_asked(tiny_raw: dict) -> None:
+    """Cluster jobs re-parse the Snakefile with a config their submit host checked: they skip
+    the registry look-up (check_task_names=False), so an unknown name passes there only."""
+    tiny_raw["evaluation"]["tasks"] = ["LeeSTS", "NoSuchTaskXYZ"]
+    load_config(copy.deepcopy(tiny_raw), check_task_names=False)
+    _fails(tiny_raw, "NoSuchTaskXYZ")
+
+
+def test_a_cluster_job_parse_imports_no_heavy_library() -> None:
+    """What common.smk runs at every start-up of a cluster job (config checks without the task
+    registry, the run registry, the figure names) imports no mteb, torch or matplotlib."""
+    code = (
+        "import sys, yaml\n"
+        "from tempcompress.config import expand_runs, load_config\n"
+        "from tempcompress.data import fit_sources\n"
+        "from tempcompress.figure_names import FIGURE_NAMES\n"
+        f"cfg = load_config(yaml.safe_load(open({str(ROOT / 'config' / 'paper.yaml')!r})), check_task_names=False)\n"
+        "expand_runs(cfg)\n"
+        "heavy = ('mteb', 'torch', 'matplotlib', 'seaborn', 'sentence_transformers')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_missing_model_path(tiny_raw: dict, tmp_path) -> None:

@@ -1,6 +1,6 @@
 # One rule per figure, each with a literal output path, reading only the tidy tables.
 # Beside each PDF, the data it plots (one row per drawn point: model, mean, 95% CI, n).
-for _fig in FIGURES:
+for _fig in FIGURE_NAMES:
 
     rule:
         name:

@@ -292,8 +292,9 @@ def _check_variants(config: dict[str, Any], dims_by_model: dict[str, int | None]
                 )
 
 
-def check_semantics(config: dict[str, Any]) -> None:
-    """Checks the schema cannot express; each error names the key and the fix."""
+def check_semantics(config: dict[str, Any], check_task_names: bool = True) -> None:
+    """Checks the schema cannot express; each error names the key and the fix (MTEB task names
+    against mteb's registry only with ``check_task_names``: it imports mteb)."""
     from .compression import CompressionError, check_method
     from .data import check_corpus_source
     from .intrinsic_dim import ESTIMATORS
@@ -332,7 +333,7 @@ def check_semantics(config: dict[str, Any]) -> None:
         check_corpus_source(source, f"training.corpus[{i}]")
 
     remote = [t for t in config["evaluation"]["tasks"] if t not in LOCAL_TASKS]
-    if remote:
+    if remote and check_task_names:
         import mteb
 
         unknown = []
@@ -404,11 +405,12 @@ def normalise_grid(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def load_config(config: dict[str, Any]) -> dict[str, Any]:
+def load_config(config: dict[str, Any], check_task_names: bool = True) -> dict[str, Any]:
     """Validate (schema + semantics) and return the config with defaults filled in and the grid
-    values (temperatures, seeds) as canonical strings."""
+    values (temperatures, seeds) as canonical strings.  ``check_task_names=False`` skips
+    looking MTEB task names up in mteb's registry (for a config already checked so)."""
     config = normalise_grid(validate_schema(config))
-    check_semantics(config)
+    check_semantics(config, check_task_names)
     return config
 
 

@@ -34,6 +34,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .config import expand_runs  # noqa: E402
+from .figure_names import FIGURE_NAMES  # noqa: E402
 from .stats import spearman_ci, summarise  # noqa: E402
 from .tables import core_variant, headline_ids, ordered_methods, per_run, per_run_type, tau_float  # noqa: E402
 
@@ -570,3 +571,7 @@ def make_figure(name: str, tables: dict[str, str], config: dict[str, Any], out: 
 from .figures_budget import BUDGET_FIGURES  # noqa: E402
 
 FIGURES.update(BUDGET_FIGURES)
+
+if tuple(FIGURES) != FIGURE_NAMES:  # the Snakefile's figure rules come from FIGURE_NAMES
+    raise ImportError(f"figures.FIGURES {list(FIGURES)} != figure_names.FIGURE_NAMES {list(FIGURE_NAMES)}: "
+                      "list a new figure in both")
