@@ -7,8 +7,9 @@ single-threaded as a 1-thread Snakemake job runs:
 
 * imports: each set timed in a fresh interpreter (median of ``--import-repeats``);
 * per variant: every configured task, loaded once, evaluated on ``--variants`` truncations of
-  the run's L2-normalised eval matrix through ``mteb_bridge.run_tasks`` (mteb's own evaluators,
-  no result cache), after one warm-up call (which pays the sentence-transformers import).
+  the run's eval matrix (each L2-normalised, as the score stage serves it) through
+  ``mteb_bridge.run_tasks`` (mteb's own evaluators, no result cache), after one warm-up call
+  (which pays the sentence-transformers import).
 
     python bench/score_breakdown.py --emb-dir <results>/embeddings/minilm.crop.tau-0.1.seed-0
         -> results/benchmarks/score_breakdown.csv (part, task, seconds)
@@ -53,6 +54,7 @@ def per_variant_seconds(emb_dir: Path, config_path: Path, n_variants: int) -> di
     sys.path.insert(0, str(ROOT / "workflow"))
     import numpy as np
     import yaml
+    from tempcompress.compression import l2_normalize
     from tempcompress.config import load_config
     from tempcompress.mteb_bridge import LookupEncoder, model_meta, run_tasks
     from tempcompress.stages import read_texts
@@ -61,12 +63,10 @@ def per_variant_seconds(emb_dir: Path, config_path: Path, n_variants: int) -> di
     ev = load_config(yaml.safe_load(config_path.read_text()))["evaluation"]
     texts = read_texts(emb_dir / "eval_texts.parquet")
     full = np.load(emb_dir / "eval.npy")
-    full = full / np.linalg.norm(full, axis=1, keepdims=True)
     dims = [full.shape[1] >> k for k in range(n_variants)]
 
-    def served(i: int) -> LookupEncoder:
-        m = full[:, : dims[i]]
-        return LookupEncoder(texts, m / np.linalg.norm(m, axis=1, keepdims=True), model_meta(f"b{i}", "bench", dims[i]))
+    def served(i: int) -> LookupEncoder:  # a truncation, served as the score stage serves it
+        return LookupEncoder(texts, l2_normalize(full[:, : dims[i]]), model_meta(f"b{i}", "bench", dims[i]))
 
     tasks = build_tasks(ev["tasks"], ev)
     run_tasks(served(0), tasks[:1], None, ev["batch_size"])  # warm-up: the imports mteb.evaluate does
