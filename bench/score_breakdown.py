@@ -1,7 +1,8 @@
 """Where a score job's seconds go: its fixed cost (imports) and its cost per variant and task.
 
-A score job pays a fixed cost once (Python, numpy/pandas, mteb, and the sentence-transformers
-import that ``mteb.evaluate`` always does to recognise a model) and then, per served variant,
+A score job pays a fixed cost once (Python, numpy/pandas, mteb, torch, which mteb's
+dataloaders import, and the sentence-transformers import that ``mteb.evaluate`` always does
+to recognise a model) and then, per served variant,
 one ``mteb.evaluate`` call per task.  This measures both parts on a finished run's embeddings,
 single-threaded as a 1-thread Snakemake job runs:
 
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IMPORTS = {
     "python, numpy, pandas": "import numpy, pandas",
     "+ mteb": "import numpy, pandas, mteb",
+    "+ mteb, torch (mteb's dataloaders import it)": "import numpy, pandas, mteb, torch",
     "+ mteb, sentence_transformers": "import numpy, pandas, mteb, sentence_transformers",
 }
 

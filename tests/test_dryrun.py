@@ -10,7 +10,7 @@ from conftest import ROOT, job_counts, snakemake
 @pytest.mark.parametrize(
     "config,models,runs",
     [
-        ("config.yaml", 1, 1 + 3 * 3 + 2),  # base + crop x 3 tau x 3 seeds + agg-sum and mrl at seed 0
+        ("config.yaml", 1, 1 + 3 * 3 + 1),  # base + crop x 3 tau x 3 seeds + agg-sum at seed 0
         ("variants.yaml", 1, 1 + 3 * (3 + 3 + 1 + 1 + 1) + 6),  # + dropout, agg-sum, soup, mrl x 3 seeds; 6 at seed 0
         ("claims.yaml", 1, 1 + 3 * (3 + 3) + 3 + 3),  # + dropout x 3 tau, agg-sum and mrl, all x 3 seeds
         ("reinit.yaml", 1, 1 + 3 * 3),  # the core sweep on the re-initialised control start
