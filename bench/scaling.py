@@ -3,7 +3,8 @@
 Each point is a real `snakemake --cores N` run of the default config shrunk or grown along one
 axis, in its own scratch directory (``--work``), from a clean ``results/``:
 
-- runs: 2 (base + 1 trained run), 4 (base + 3 τ at seed 0) and the full default (12 runs);
+- runs: 2 (base + 1 trained run), 4 (base + 3 τ at seed 0) and the full default (its run
+  count is in the `runs` column);
 - dims: then, on the finished 4-run point, one more target dim (compress + score only: the
   already-scored variants come from the mteb result cache, so the score jobs measure their
   fixed cost plus the new variants).
@@ -12,7 +13,7 @@ For every point: wall seconds, jobs, the jobs' own seconds per stage (Snakemake 
 files), and the fixed (non-transformer) seconds per job from bench/overhead.py's reading of
 the jobs' meta.json.
 
-    python bench/scaling.py [--points runs-2 runs-4 dims-4 runs-12] [--cores 2] [--work /tmp/scaling]
+    python bench/scaling.py [--points runs-2 runs-4 dims-4 default] [--cores 2] [--work /tmp/scaling]
         -> results/benchmarks/scaling.csv
 """
 
@@ -50,7 +51,7 @@ def points(cfg: dict) -> dict[str, tuple[str | None, dict]]:
         "runs-2": (None, shrink(cfg, [cfg["temperatures"][-1]], [0], ["crop"])),
         "runs-4": (None, four),
         "dims-4": ("runs-4", more_dims),
-        "runs-12": (None, cfg),
+        "default": (None, cfg),
     }
 
 
@@ -81,7 +82,7 @@ def run_point(name: str, cfg: dict, work: Path, cores: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--points", nargs="+", default=["runs-2", "runs-4", "dims-4", "runs-12"])
+    ap.add_argument("--points", nargs="+", default=["runs-2", "runs-4", "dims-4", "default"])
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--work", default="/tmp/tempcompress-scaling")
     ap.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))

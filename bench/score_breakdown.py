@@ -2,9 +2,9 @@
 
 A score job pays a fixed cost once (Python, numpy/pandas, mteb, torch, which mteb's
 dataloaders import, and the sentence-transformers import that ``mteb.evaluate`` always does
-to recognise a model) and then, per served variant,
-one ``mteb.evaluate`` call per task.  This measures both parts on a finished run's embeddings,
-single-threaded as a 1-thread Snakemake job runs:
+to recognise a model) and then, per served variant, one ``mteb.evaluate`` call per task.
+This measures both parts on a finished run's embeddings, single-threaded as a 1-thread
+Snakemake job runs:
 
 * imports: each set timed in a fresh interpreter (median of ``--import-repeats``);
 * per variant: every configured task, loaded once, evaluated on ``--variants`` truncations of
@@ -13,7 +13,7 @@ single-threaded as a 1-thread Snakemake job runs:
   (which pays the sentence-transformers import).
 
     python bench/score_breakdown.py --emb-dir <results>/embeddings/minilm.crop.tau-0.1.seed-0
-        -> results/benchmarks/score_breakdown.csv (part, task, seconds)
+        -> results/benchmarks/score_breakdown.csv (part, what, seconds)
 
 The default grid's score job = fixed + (variants per run) x (sum over tasks of the per-variant
 seconds); the score stage's benchmark files measure the whole job.
