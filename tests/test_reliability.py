@@ -156,6 +156,25 @@ def test_figures_list_missing_runs() -> None:
     assert "minilm.crop.tau-1.0.seed-0" in missing and "minilm.base" not in missing
 
 
+def test_training_loss_figure_expects_no_curve_from_untrained_runs(tmp_path, monkeypatch) -> None:
+    """The base model and soups take no training step: the loss figure must not list them as
+    missing ("failed or not run"), only trained runs whose curve is absent."""
+    import pandas as pd
+    from tempcompress import figures
+    from tempcompress.config import expand_runs, load_config
+
+    cfg = load_config(yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text()))
+    runs = expand_runs(cfg)
+    trained = sorted(r for r, s in runs.items() if s.kind not in ("base", "soup"))
+    shown = []
+    monkeypatch.setattr(figures, "_note_missing", lambda fig, config, present: shown.append(
+        figures.missing_runs(config, present)))
+    loss = pd.DataFrame({"run": trained[1:], "step": 1, "loss": 1.0})  # no "model": the empty page
+    figures.training_loss({"training_loss": loss}, cfg, str(tmp_path / "loss.pdf"))
+    assert shown == [[trained[0]]]
+    assert any(s.kind == "soup" for s in runs.values()) and any(s.kind == "base" for s in runs.values())
+
+
 def test_training_and_encoding_are_deterministic(tmp_path) -> None:
     from tempcompress.config import RunSpec
     from tempcompress.data import load_corpus

@@ -472,8 +472,11 @@ def training_loss(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) 
     """Training loss per step, mean over seeds with its 95% band; rows = models, columns = variants."""
     loss = t["training_loss"]
     title = "Training loss curves"
+    # base models and soups take no training step: no curve is missing for them
+    present = {r for r, spec in expand_runs(config).items() if spec.kind in ("base", "soup")}
+    present |= set(loss["run"]) if "run" in loss else set()
     if loss.empty or "model" not in loss.columns:
-        return _empty(out, title, config, set(loss["run"]) if "run" in loss else set())
+        return _empty(out, title, config, present)
     loss = loss.assign(tau=loss["tau"].astype(str))
     data = summarise(loss, ["model", "variant", "tau", "step"], "loss")
     pal = tau_palette(_all_taus(config, loss))
@@ -491,7 +494,7 @@ def training_loss(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str) 
     g = _grid(data, "variant", list(dict.fromkeys(data["variant"])), sharey=False)
     g.map_dataframe(draw)
     g.set_axis_labels("training step", "training loss")
-    _finish(g, f"{title} (band: {CI_NOTE})", config, set(loss["run"]), out, _tau_handles(pal, data["tau"]))
+    _finish(g, f"{title} (band: {CI_NOTE})", config, present, out, _tau_handles(pal, data["tau"]))
     return data
 
 
