@@ -136,3 +136,64 @@ def test_latest_checkpoint_picks_the_newest_complete(tmp_path: Path) -> None:
         if complete:
             (d / "trainer_state.json").write_text("{}")
     assert latest_checkpoint(tmp_path).name == "checkpoint-10"
+
+
+# ---- mixed precision: similarities and 1/tau in float32 -----------------------------------------
+
+
+class _Embedder(torch.nn.Module):
+    """A model whose 'sentence embedding' is the column's tensor itself (for the Matryoshka losses)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, features: dict) -> dict:
+        return {"sentence_embedding": features["x"]}
+
+    def get_embedding_dimension(self) -> int:
+        return self.dim
+
+
+def _textbook(emb: list[torch.Tensor], tau: float, prefix: int | None = None) -> float:
+    """InfoNCE anchor -> positive in float64."""
+    a, p = (torch.nn.functional.normalize(e[:, :prefix].double(), dim=-1) for e in emb)
+    return torch.nn.functional.cross_entropy(a @ p.T / tau, torch.arange(len(a))).item()
+
+
+def _close_cosines(n: int = 32, d: int = 64) -> list[torch.Tensor]:
+    """Anchors and positives with cosines between 0.5 and 1 (where bf16 spacing is 2^-8)."""
+    g = torch.Generator().manual_seed(0)
+    base = 3 * torch.randn(1, d, generator=g) + torch.randn(n, d, generator=g)  # a shared direction
+    return [base + torch.randn(n, d, generator=g), base + torch.randn(n, d, generator=g)]
+
+
+def _losses(tau: float, dim: int) -> dict:
+    from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
+    from tempcompress.training import infonce
+
+    embedder = _Embedder(dim)
+    return {
+        "infonce": (infonce(_Stub(), tau), lambda e: _textbook(e, tau)),
+        "multi_temperature": (MultiTemperatureLoss(_Stub(), [tau, 1.0]),
+                              lambda e: _textbook(e, tau) + _textbook(e, 1.0)),
+        "nested_prefixes": (MultiTemperatureLoss(_Stub(), [tau, 1.0], prefix_dims=[None, 16]),
+                            lambda e: _textbook(e, tau) + _textbook(e, 1.0, 16)),
+        "matryoshka": (MatryoshkaLoss(embedder, infonce(embedder, tau), matryoshka_dims=[dim, 16]),
+                       lambda e: _textbook(e, tau) + _textbook(e, tau, 16)),
+    }
+
+
+@pytest.mark.parametrize("kind", ["infonce", "multi_temperature", "nested_prefixes", "matryoshka"])
+def test_logits_are_float32_under_bf16_autocast(kind: str) -> None:
+    """bf16 cosines would move the loss at tau = 0.01 by rounding alone; the losses compute
+    similarities and 1/tau in float32 whatever the autocast context."""
+    emb = _close_cosines()
+    loss, reference = _losses(0.01, emb[0].shape[1])[kind]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        if kind == "matryoshka":
+            got = loss([{"x": emb[0]}, {"x": emb[1]}], None)
+        else:
+            got = loss.compute_loss_from_embeddings(emb, None)
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(reference(emb), rel=1e-5, abs=1e-5)

@@ -5,6 +5,10 @@
 pairs, term i scaled by ``weights[i]``.  Without prefixes every temperature sees the full vector (variant a); with
 prefixes, temperature i only sees the first ``prefix_i`` coordinates (variant b), e.g.
 low tau on the full vector and high tau on short prefixes, making truncation "flexible".
+
+Every InfoNCE term is a ``Fp32MultipleNegativesRankingLoss``: its similarities and the 1/tau
+scaling are computed in float32 with autocast off, so that bf16 / fp16 mixed-precision training
+does not round the logits (bf16 cosines step by 2^-8, i.e. logit steps of 0.39 at tau = 0.01).
 """
 
 from __future__ import annotations
@@ -15,6 +19,23 @@ from typing import Any
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 from torch import Tensor, nn
+
+
+class Fp32MultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
+    """``MultipleNegativesRankingLoss`` whose similarities, 1/tau scaling and softmax run in float32.
+
+    Under bf16 / fp16 autocast the similarity matmul would otherwise return half-precision
+    cosines, which at low tau turns rounding error into logit noise.  The embeddings are
+    cast to float32 and autocast is disabled for the loss; the encoder itself keeps running
+    in mixed precision.  Matryoshka losses wrapping it are covered too (they call it).
+    """
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None) -> Tensor:
+        import torch
+
+        device_type = embeddings[0].device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            return super().compute_loss_from_embeddings([e.float() for e in embeddings], labels)
 
 
 class MultiTemperatureLoss(nn.Module):
@@ -44,7 +65,7 @@ class MultiTemperatureLoss(nn.Module):
             {"directions": ("query_to_doc", "doc_to_query"), "partition_mode": "per_direction"} if symmetric else {}
         )
         self.losses = nn.ModuleList(
-            MultipleNegativesRankingLoss(model, scale=1.0 / t, **extra) for t in self.temperatures
+            Fp32MultipleNegativesRankingLoss(model, scale=1.0 / t, **extra) for t in self.temperatures
         )
 
     def terms(self, embeddings: list[Tensor], labels: Tensor | None) -> list[Tensor]:

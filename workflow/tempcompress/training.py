@@ -134,13 +134,14 @@ def infonce(model: Any, tau: float, symmetric: bool = False) -> Any:
 
     ``symmetric`` averages the anchor -> positive and positive -> anchor cross-entropies
     (CLIP-style); otherwise only anchor -> positive, as ``MultipleNegativesRankingLoss``.
+    Similarities and logits are float32 even under mixed precision (``Fp32MultipleNegativesRankingLoss``).
     """
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from .losses import Fp32MultipleNegativesRankingLoss
 
     if symmetric:
-        return MultipleNegativesRankingLoss(model, scale=1.0 / tau, directions=("query_to_doc", "doc_to_query"),
-                                            partition_mode="per_direction")
-    return MultipleNegativesRankingLoss(model, scale=1.0 / tau)
+        return Fp32MultipleNegativesRankingLoss(model, scale=1.0 / tau, directions=("query_to_doc", "doc_to_query"),
+                                                partition_mode="per_direction")
+    return Fp32MultipleNegativesRankingLoss(model, scale=1.0 / tau)
 
 
 def term_weights(spec: RunSpec) -> list[float]:
