@@ -18,6 +18,33 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# The heavy groups, longest first: each runs the real pipeline once and shares that run between
+# its tests, so all of a group's tests go to one pytest-xdist worker (--dist loadgroup).  They
+# are queued first, one per worker, and the quick tests fill in around them.
+HEAVY_GROUPS = {
+    "rehearsal": lambda item: item.path.name == "test_rehearsal.py",
+    "tiny": lambda item: "tiny_run" in getattr(item, "fixturenames", ()),
+    "two_models": lambda item: item.path.name == "test_two_models.py",
+    "reliability": lambda item: item.path.name == "test_reliability.py" and "workdir" in item.fixturenames,
+}
+
+
+def heavy_group(item: pytest.Item) -> str | None:
+    """The heavy group a test belongs to (its shared real run), or None for a quick test."""
+    return next((name for name, member in HEAVY_GROUPS.items() if member(item)), None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each heavy test with its xdist group and queue the heavy groups first, longest first."""
+    order = list(HEAVY_GROUPS)
+    for item in items:
+        group = heavy_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: order.index(g) if (g := heavy_group(item)) else len(order))
+
+
 @pytest.fixture(autouse=True)
 def _restore_environ():
     """Undo any test's direct os.environ writes (e.g. hub.set_job_env), so none leaks into later
