@@ -76,6 +76,7 @@ def res(stage):
     r.pop("threads", None)
     if not r.get("gpu"):
         r.pop("gpu", None)
+        r.pop("gpu_model", None)  # a GPU type only constrains jobs that request GPUs
     r["jobstep_slots"] = 1
     return r
 
@@ -107,7 +108,7 @@ def train_threads(wildcards):
 # Config keys that change no result: throughput and bookkeeping only.  They are left out of
 # every rule's params, so editing them reruns nothing.
 NO_RESULT_KEYS = {
-    "training": {"checkpoint_steps"},
+    "training": {"checkpoint_steps", "gradient_checkpointing"},
     "evaluation": {"batch_size"},
 }
 

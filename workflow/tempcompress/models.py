@@ -8,12 +8,132 @@ from typing import Any
 
 from .config import ConfigError, resolve_model_dir
 
+ALLOW_CPU_FOR_GPU = "TEMPCOMPRESS_ALLOW_CPU_FOR_GPU"  # rehearsals only: a GPU job may run on the CPU
+
+
+class GPUUnavailableError(RuntimeError):
+    """A job requested GPUs but does not see exactly that many."""
+
 
 def pick_device() -> str:
     """'cuda' when a GPU is visible, else 'cpu'."""
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cuda_unavailable_cause() -> str:
+    """Why torch sees no GPU: a CPU-only torch build, or the CUDA initialisation error
+    (no driver, a driver too old for this torch's CUDA, no visible device)."""
+    import torch
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f"CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else "CUDA_VISIBLE_DEVICES unset"
+    if torch.version.cuda is None:
+        return (f"torch {torch.__version__} is a CPU-only build: the job runs in a CPU environment "
+                f"(GPU rules need envs/cuda.yaml) ({where})")
+    try:
+        torch.cuda.init()
+    except Exception as exc:  # noqa: BLE001  (the driver's own message is the cause)
+        return f"CUDA failed to initialise with torch {torch.__version__} (CUDA {torch.version.cuda}): {exc} ({where})"
+    return f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU ({where})"
+
+
+def job_device(requested: int, stage: str) -> str:
+    """The device of a job that requested ``requested`` GPUs (``resources.<stage>.gpu``).
+
+    No GPU requested: the visible GPU if any, else the CPU.  GPUs requested: 'cuda' when
+    exactly one GPU was requested and exactly one is visible; otherwise fail at once with the
+    cause (a CPU-only torch, a driver too old, no or several visible devices), instead of
+    training in fp32 on the CPU until the time limit.  The jobs use one GPU each (no
+    DataParallel), so more than one is refused too.  ``TEMPCOMPRESS_ALLOW_CPU_FOR_GPU=1``
+    (for rehearsals on a cluster whose GPU partition has no real GPUs only) turns the failure
+    into a loud warning and runs on what is there.
+    """
+    import torch
+
+    if requested <= 0:
+        return pick_device()
+    available = torch.cuda.is_available()
+    count = torch.cuda.device_count() if available else 0
+    if requested == 1 and count == 1:
+        return "cuda"
+    if requested > 1:
+        problem = (f"resources.{stage}.gpu is {requested}, but a job uses one GPU (no multi-GPU training): "
+                   f"set resources.{stage}.gpu: 1")
+    elif not available:
+        problem = f"resources.{stage}.gpu is {requested}, but no GPU is usable: {cuda_unavailable_cause()}"
+    else:
+        problem = (f"resources.{stage}.gpu is {requested}, but {count} GPUs are visible "
+                   f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}): the scheduler should "
+                   "give the job exactly the GPUs it requested")
+    if os.environ.get(ALLOW_CPU_FOR_GPU) == "1":
+        device = pick_device()
+        banner = "!" * 100
+        print(f"{banner}\nWARNING {problem}.\n{ALLOW_CPU_FOR_GPU}=1 (for rehearsals only): running on "
+              f"{device} instead. Never set it for a real run.\n{banner}", flush=True)
+        return device
+    raise GPUUnavailableError(f"{problem}. (For a rehearsal without GPUs only: {ALLOW_CPU_FOR_GPU}=1.)")
+
+
+def stage_device(config: dict[str, Any], stage: str) -> str:
+    """``job_device`` for a stage's configured GPU request (``resources.<stage>.gpu``)."""
+    requested = (config.get("resources", {}).get(stage) or {}).get("gpu", 0) or 0
+    return job_device(int(requested), stage)
+
+
+def _driver_version() -> str | None:
+    """The NVIDIA driver version (nvidia-smi), else the CUDA driver API version torch reports."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=driver_version", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=20, check=True).stdout.split()
+            if out:
+                return out[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    import torch
+
+    get = getattr(torch._C, "_cuda_getDriverVersion", None)
+    if get is None:
+        return None
+    version = int(get())
+    return f"CUDA driver API {version // 1000}.{version % 1000 // 10}"
+
+
+def peak_memory_bytes(device: str) -> int:
+    """Peak memory of this process: torch.cuda.max_memory_allocated on a GPU, else the CPU peak RSS."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)  # bytes on macOS, KiB on Linux
+
+
+def device_report(device: str) -> dict[str, Any]:
+    """What a job ran on, for its meta.json: device, GPU name, driver, torch's CUDA, peak memory."""
+    import torch
+
+    on_gpu = device.startswith("cuda")
+    report: dict[str, Any] = {
+        "device": device,
+        "gpu_name": torch.cuda.get_device_name() if on_gpu else None,
+        "gpu_driver": _driver_version() if on_gpu else None,
+        "torch_cuda": torch.version.cuda,
+        "peak_memory_bytes": peak_memory_bytes(device),
+        "peak_memory_of": "torch.cuda.max_memory_allocated" if on_gpu else "process peak RSS",
+    }
+    print(f"device {device}{' (' + report['gpu_name'] + ')' if on_gpu else ''}: peak memory "
+          f"{report['peak_memory_bytes'] / 2**30:.2f} GiB ({report['peak_memory_of']})", flush=True)
+    return report
 
 
 def load_model(source: str, *, revision: str | None = None, device: str | None = None,

@@ -152,12 +152,12 @@ def model_revision(config: dict[str, Any], spec: RunSpec) -> str | None:
     return hub_commit(ref, mcfg.get("revision")) if kind == "hub" else None
 
 
-def _load_base(config: dict[str, Any], spec: RunSpec) -> Any:
+def _load_base(config: dict[str, Any], spec: RunSpec, device: str | None = None) -> Any:
     """The run's starting model as configured (source, revision, re-initialised top layers)."""
     from .models import load_model
 
     mcfg = config["models"][spec.model]
-    return load_model(mcfg["source"], revision=mcfg.get("revision"),
+    return load_model(mcfg["source"], revision=mcfg.get("revision"), device=device,
                       reinit_top_layers=mcfg.get("reinit_top_layers", 0), seed=int(spec.seed))
 
 
@@ -204,6 +204,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
     from transformers import set_seed
 
     from .embeddings import encode_texts
+    from .models import device_report, stage_device
     from .training import (
         TrainingDivergedError,
         apply_masks,
@@ -229,10 +230,12 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
     extra: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
     if spec.kind == "soup":
-        model = make_soup([Path(p) for p in parent_dirs])
+        device = "cpu"
+        model = make_soup([Path(p) for p in parent_dirs], device=device)
         extra["parents"] = list(spec.parents)
     else:
-        model = _load_base(config, spec)
+        device = stage_device(config, "train")  # fails at once unless the requested GPU is visible
+        model = _load_base(config, spec, device)
         extra["base_model_revision"] = model_revision(config, spec)
         model.max_seq_length = training["max_seq_length"]
         masks = None
@@ -266,6 +269,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
         raise TrainingDivergedError(str(exc)) from exc
     model.save(model_out)
     write_loss_curve(history, Path(loss_out), spec)
+    extra.update(device_report(device))
     write_json(meta_out, provenance(config, run=run_id, seed=spec.seed, tau=spec.tau_label, kind=spec.kind,
                                     variant=spec.variant, steps=len(history), **extra))
     clean_checkpoints(ckpt)
@@ -282,10 +286,12 @@ def encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir: 
 
 
 def _run_model(config: dict[str, Any], spec: RunSpec, model_dir: str | None) -> Any:
-    """A run's model for encoding: the configured base model, or the trained one."""
-    from .models import load_trained
+    """A run's model for encoding: the configured base model, or the trained one, on the device
+    the encode stage requested (failing at once unless the requested GPU is visible)."""
+    from .models import load_trained, stage_device
 
-    model = _load_base(config, spec) if model_dir is None else load_trained(model_dir)
+    device = stage_device(config, "encode")
+    model = _load_base(config, spec, device) if model_dir is None else load_trained(model_dir, device)
     model.max_seq_length = config["evaluation"]["max_seq_length"]
     return model
 
@@ -294,6 +300,7 @@ def encode_sample(config: dict[str, Any], run_id: str, model_dir: str | None, te
                   meta_out: str, failed_dir: str = "results/failed") -> None:
     """One run's embeddings (float32, row i = text i) of a shared sample: the ID sample or the fit set."""
     from .embeddings import encode_texts, forward_seconds
+    from .models import device_report
 
     with divergence_marker(config, run_id, failed_dir):
         spec: RunSpec = expand_runs(config)[run_id]
@@ -302,7 +309,7 @@ def encode_sample(config: dict[str, Any], run_id: str, model_dir: str | None, te
         np.save(out_npy, matrix)
         write_json(meta_out, provenance(config, run=run_id, seed=spec.seed, n_texts=int(matrix.shape[0]),
                                         texts=str(texts_path), max_seq_length=model.max_seq_length,
-                                        forward_seconds=forward_seconds()))
+                                        forward_seconds=forward_seconds(), **device_report(str(model.device))))
 
 
 def eval_texts(tasks: list[Any], model: Any, run_id: str, batch_size: int) -> tuple[list[str], np.ndarray]:
@@ -338,6 +345,7 @@ def eval_texts(tasks: list[Any], model: Any, run_id: str, batch_size: int) -> tu
 
 def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir: str) -> None:
     from .embeddings import forward_seconds
+    from .models import device_report
     from .tasks import build_tasks
 
     spec: RunSpec = expand_runs(config)[run_id]
@@ -352,7 +360,7 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir:
                                              dim=int(matrix.shape[1]), max_seq_length=ev["max_seq_length"],
                                              model_revision=model_revision(config, spec) if model_dir is None else None,
                                              eval_sha256=file_sha256(out / "eval.npy"),
-                                             forward_seconds=forward_seconds()))
+                                             forward_seconds=forward_seconds(), **device_report(str(model.device))))
 
 
 # ---- 3. intrinsic dimension --------------------------------------------------------------
@@ -435,6 +443,7 @@ def hpd_compress(config: dict[str, Any], run_id: str, model_dir: str | None, fit
     from .hpd import hpd_embeddings
 
     spec: RunSpec = expand_runs(config)[run_id]
+    from .models import device_report
     comp, ev = config["compression"], config["evaluation"]
     model = _run_model(config, spec, model_dir)
     fit, texts = read_texts(fit_texts), read_texts(eval_texts)
@@ -449,7 +458,8 @@ def hpd_compress(config: dict[str, Any], run_id: str, model_dir: str | None, fit
     Path(out_npz).parent.mkdir(parents=True, exist_ok=True)
     np.savez(out_npz, **arrays)
     write_json(out_npz + ".meta.json", provenance(config, run=run_id, seed=comp["seed"], dims=comp["dims"],
-                                                  epochs=comp["hpd_epochs"], fit_size=len(fit), seconds=seconds))
+                                                  epochs=comp["hpd_epochs"], fit_size=len(fit), seconds=seconds,
+                                                  **device_report(str(model.device))))
 
 
 def read_codes(paths: str | Path | list[str]) -> dict[tuple[str, str], dict[str, np.ndarray]]:

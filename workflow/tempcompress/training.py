@@ -335,11 +335,22 @@ def build_trainer(
         fp16=precision == "fp16",
         dataloader_num_workers=0,
         disable_tqdm=True,
+        gradient_checkpointing=bool(training.get("gradient_checkpointing", False)),
     )
+    one_device(args)
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, callbacks=_callbacks(spec, masks)
     )
     return trainer
+
+
+def one_device(args: Any) -> None:
+    """Train on one device: with several visible GPUs the HF trainer would wrap the model in
+    DataParallel, which splits each document-distinct batch across GPUs (each InfoNCE term
+    then sees only its shard's negatives).  Uses the trainer's own ``_n_gpu`` override."""
+    if args.n_gpu > 1:
+        print(f"{args.n_gpu} GPUs visible: training on {args.device} only (no DataParallel)", flush=True)
+        args._n_gpu = 1
 
 
 def _cuda() -> bool:
