@@ -35,3 +35,102 @@ def test_job_env_is_offline_and_prefetch_restores_the_submit_hosts(tmp_path, mon
     assert json.loads(os.environ[hub.SUBMIT_ENV]) == {"HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": None}
     assert hub.restore_submit_env() is True
     assert os.environ["HF_HUB_OFFLINE"] == "0" and "HF_DATASETS_OFFLINE" not in os.environ
+
+
+# ---- against the stand-in hub server (tests/standin_hub.py): online prefetch, offline jobs ----
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
+import standin_hub  # noqa: E402
+
+ONLINE_CORPUS = """
+import json, sys
+sys.path.insert(0, {workflow!r})
+from tempcompress.hub import prefetch_corpus
+print("RESULT " + json.dumps(prefetch_corpus({source!r}, 12)))
+"""
+OFFLINE_CORPUS = """
+import json, sys
+sys.path.insert(0, {workflow!r})
+from tempcompress.config import ConfigError
+from tempcompress.data import load_corpus
+try:
+    docs = load_corpus([{source!r}], 12)
+    print("RESULT " + json.dumps([list(d) for d in docs]))
+except ConfigError as exc:
+    print("RESULT " + json.dumps(str(exc)))
+"""
+LOAD_TASKS = """
+import json, sys
+sys.path.insert(0, {workflow!r})
+import mteb
+from tempcompress.hub import RevisionMismatch, revision_checked
+out = {{}}
+for name in {names!r}:
+    task = revision_checked([mteb.get_task(name)])[0]
+    try:
+        task.load_data()
+        out[name] = "ok"
+    except RevisionMismatch as exc:
+        out[name] = str(exc)
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def hub_store(tmp_path_factory):
+    store = tmp_path_factory.mktemp("hub_store")
+    standin_hub.build(store)
+    return store
+
+
+def _python(code: str, hf_home, endpoint: str | None, online: bool) -> object:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "NETGUARD"))}
+    env.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint or "http://127.0.0.1:9", TOKENIZERS_PARALLELISM="false")
+    if not online:
+        env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0 and "RESULT " in out.stdout, out.stderr[-3000:]
+    return json.loads(out.stdout.split("RESULT ", 1)[1])
+
+
+def test_prefetch_materialises_the_pinned_corpus_sample_for_offline_jobs(hub_store, tmp_path) -> None:
+    """A streamed corpus caches nothing: the prefetch writes the sample that offline jobs read."""
+    wf = str(ROOT / "workflow")
+    pinned = f"hf:{standin_hub.CORPUS_REPO}@{standin_hub.CORPUS_REVISION}:{standin_hub.CORPUS_CONFIG}:train:text"
+    latest = f"hf:{standin_hub.CORPUS_REPO}:{standin_hub.CORPUS_CONFIG}:train:text"
+    home = tmp_path / "hf"
+    with standin_hub.serve(hub_store) as endpoint:
+        got = _python(ONLINE_CORPUS.format(workflow=wf, source=pinned), home, endpoint, online=True)
+        assert got["commit"] == standin_hub.CORPUS_REVISION and got["documents"] == 12
+        online_docs = _python(OFFLINE_CORPUS.format(workflow=wf, source=pinned), tmp_path / "other", endpoint,
+                              online=True)
+        main_docs = _python(OFFLINE_CORPUS.format(workflow=wf, source=latest), tmp_path / "other", endpoint,
+                            online=True)
+    # the server is stopped: the offline job reads the prefetched sample, the same documents
+    offline_docs = _python(OFFLINE_CORPUS.format(workflow=wf, source=pinned), home, None, online=False)
+    assert offline_docs == online_docs and len(offline_docs) == 12
+    assert main_docs != online_docs  # the pin matters: main is another revision
+    # without a prefetch, an offline job says what to run
+    missing = _python(OFFLINE_CORPUS.format(workflow=wf, source=pinned), tmp_path / "empty", None, online=False)
+    assert isinstance(missing, str) and "prefetch" in missing and "offline" in missing
+
+
+def test_offline_tasks_fail_on_another_revision_of_their_dataset_repo(hub_store, tmp_path) -> None:
+    """Banking77Classification and its .v2 share mteb/banking77: offline, datasets serves the most
+    recently prepared revision to both, so the older task must fail, naming both revisions."""
+    wf = str(ROOT / "workflow")
+    names = ["Banking77Classification", "Banking77Classification.v2"]  # .v2 prepared last
+    with standin_hub.serve(hub_store) as endpoint:
+        online = _python(LOAD_TASKS.format(workflow=wf, names=names), tmp_path, endpoint, online=True)
+    assert online == {n: "ok" for n in names}  # online, each pinned revision is downloaded
+    offline = _python(LOAD_TASKS.format(workflow=wf, names=names), tmp_path, None, online=False)
+    assert offline["Banking77Classification.v2"] == "ok"
+    msg = offline["Banking77Classification"]
+    pinned = standin_hub.standin_task_revision("Banking77Classification")
+    found = standin_hub.standin_task_revision("Banking77Classification.v2")
+    assert "Banking77Classification" in msg and pinned in msg and found in msg, msg

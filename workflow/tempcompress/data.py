@@ -10,6 +10,7 @@ from __future__ import annotations
 import bz2
 import hashlib
 import importlib.util
+import os
 import random
 import re
 from dataclasses import dataclass
@@ -140,17 +141,9 @@ def _file_documents(ref: str) -> list[tuple[str, ...]]:
     return [tuple(s) for s in (split_sentences(ln) for ln in lines if ln) if s]
 
 
-def _hf_documents(ref: str, max_documents: int, seed: int = 0, buffer_size: int = 10_000) -> list[tuple[str, ...]]:
-    """hf:<dataset>[:<config>]:<split>:<column> -- a hub text dataset (network or HF cache),
-    or a local folder / file that ``datasets`` can stream (parquet, json, csv, text).
-
-    Streamed, never downloaded whole: a fixed-seed random sample of documents drawn through
-    ``IterableDataset.shuffle`` (shard order shuffled, then a ``buffer_size`` shuffle buffer),
-    taking the first ``max_documents`` that yield at least one sentence.  Memory holds the
-    buffer and the sample, not the dataset.
-    """
-    from datasets import load_dataset
-
+def parse_hf_ref(ref: str) -> tuple[str, str | None, str | None, str, str]:
+    """(dataset, revision, config, split, column) of a hub corpus reference (without ``hf:``):
+    ``<dataset>[@<revision>][:<config>]:<split>:<column>``."""
     parts = ref.split(":")
     if len(parts) == 3:
         name, split, column = parts
@@ -158,8 +151,39 @@ def _hf_documents(ref: str, max_documents: int, seed: int = 0, buffer_size: int 
     elif len(parts) == 4:
         name, subset, split, column = parts
     else:
-        raise ConfigError(f"corpus 'hf:{ref}': use hf:<dataset>[:<config>]:<split>:<column>")
-    stream = load_dataset(name, subset, split=split, streaming=True)
+        raise ConfigError(f"corpus 'hf:{ref}': use hf:<dataset>[@<revision>][:<config>]:<split>:<column>")
+    name, _, revision = name.partition("@")
+    return name, revision or None, subset, split, column
+
+
+def hub_offline() -> bool:
+    """True when the hub is switched off for this process (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def corpus_sample_file(ref: str, max_documents: int, seed: int = 0, hf_home: str | Path | None = None) -> Path:
+    """Where the prefetch writes the sampled documents of hub corpus ``hf:<ref>``: inside the HF
+    cache (``HF_HOME``) that offline jobs read, one file per (reference, sample size, seed)."""
+    home = Path(hf_home or os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    key = hashlib.sha1(f"{ref}\0{max_documents}\0{seed}".encode()).hexdigest()[:16]
+    return home / "tempcompress" / "corpora" / f"{key}.parquet"
+
+
+def stream_hf_documents(ref: str, max_documents: int, seed: int = 0,
+                        buffer_size: int = 10_000) -> list[tuple[str, ...]]:
+    """A fixed-seed random sample of ``max_documents`` documents of a hub text dataset, streamed.
+
+    Streamed, never downloaded whole (and so never cached): documents are drawn through
+    ``IterableDataset.shuffle`` (shard order shuffled, then a ``buffer_size`` shuffle buffer),
+    taking the first ``max_documents`` that yield at least one sentence.  Memory holds the
+    buffer and the sample, not the dataset.  Needs the hub: the prefetch calls it and writes
+    the sample to ``corpus_sample_file`` for offline jobs.
+    """
+    from datasets import load_dataset
+
+    name, revision, subset, split, column = parse_hf_ref(ref)
+    stream = load_dataset(name, subset, split=split, streaming=True, revision=revision)
     if stream.column_names is not None and column not in stream.column_names:
         raise ConfigError(f"corpus 'hf:{ref}': no column '{column}' (columns: {stream.column_names})")
     docs: list[tuple[str, ...]] = []
@@ -172,6 +196,48 @@ def _hf_documents(ref: str, max_documents: int, seed: int = 0, buffer_size: int 
     return docs
 
 
+def write_corpus_sample(path: Path, docs: list[tuple[str, ...]]) -> None:
+    """The sampled documents (one row of sentences each), written atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.table({"sentences": [list(d) for d in docs]}), tmp)
+    tmp.replace(path)
+
+
+def read_corpus_sample(path: Path) -> list[tuple[str, ...]]:
+    import pyarrow.parquet as pq
+
+    return [tuple(s) for s in pq.read_table(path).column("sentences").to_pylist()]
+
+
+def materialise_hf_corpus(ref: str, max_documents: int, seed: int = 0) -> tuple[Path, int]:
+    """Stream the sample of hub corpus ``hf:<ref>`` (online) into ``corpus_sample_file``, for the
+    offline jobs; returns (file, documents)."""
+    path = corpus_sample_file(ref, max_documents, seed)
+    docs = stream_hf_documents(ref, max_documents, seed)
+    write_corpus_sample(path, docs)
+    return path, len(docs)
+
+
+def _hf_documents(ref: str, max_documents: int, seed: int = 0) -> list[tuple[str, ...]]:
+    """hf:<dataset>[@<revision>][:<config>]:<split>:<column> -- the documents the prefetch sampled
+    (``corpus_sample_file``); without a prefetched sample, streamed from the hub when it is
+    reachable, and an error naming the missing file when it is not."""
+    path = corpus_sample_file(ref, max_documents, seed)
+    if path.is_file():
+        return read_corpus_sample(path)
+    if hub_offline():
+        raise ConfigError(
+            f"corpus 'hf:{ref}': no prefetched sample at {path} and the hub is offline "
+            "(HF_HUB_OFFLINE / HF_DATASETS_OFFLINE). Run the prefetch on a host that reaches the hub: "
+            "snakemake --configfile <config> prefetch"
+        )
+    return stream_hf_documents(ref, max_documents, seed)
+
+
 def check_corpus_source(source: str, where: str) -> None:
     """Fail early on an unknown builtin name or a missing file."""
     kind, _, ref = source.partition(":")
@@ -179,12 +245,17 @@ def check_corpus_source(source: str, where: str) -> None:
         if source not in BUILTIN_CORPORA:
             raise ConfigError(
                 f"config key '{where}': unknown corpus '{source}'; use one of {list(BUILTIN_CORPORA)}, "
-                "file:<path.txt> (one document per line) or hf:<dataset>:<split>:<column>"
+                "file:<path.txt> (one document per line) or hf:<dataset>[@<revision>][:<config>]:<split>:<column>"
             )
     elif kind == "file":
         if not Path(ref).expanduser().is_file():
             raise ConfigError(f"config key '{where}': corpus file '{ref}' does not exist")
-    elif kind != "hf":
+    elif kind == "hf":
+        try:
+            parse_hf_ref(ref)
+        except ConfigError as exc:
+            raise ConfigError(f"config key '{where}': {exc}") from None
+    else:
         raise ConfigError(f"config key '{where}': unknown corpus source kind '{kind}:' (use file: or hf:)")
 
 
@@ -316,8 +387,11 @@ def _split_strings(dataset: object, split: str) -> list[str]:
 def mteb_train_texts(task: object) -> list[str]:
     """The distinct texts of an mteb task's train split that its evaluation splits do not hold
     (for retrieval, the corpus is often shared across splits: those documents are excluded)."""
+    from .hub import check_task_revision
+
     if not getattr(task, "data_loaded", False):
         task.load_data()
+    check_task_revision(task)
     dataset = task.dataset
     train = [t for t in dict.fromkeys(_split_strings(dataset, "train")) if len(t.split()) >= 2]
     evaluated: set[str] = set()

@@ -78,7 +78,6 @@ def prefetch(config: dict[str, Any], manifest: str | Path) -> dict[str, Any]:
     online = restore_submit_env()
     from huggingface_hub import snapshot_download
 
-    from .data import load_corpus
     from .models import load_model
     from .tasks import build_tasks
 
@@ -95,16 +94,86 @@ def prefetch(config: dict[str, Any], manifest: str | Path) -> dict[str, Any]:
     names = remote_tasks(config)
     for task in build_tasks(names, config["evaluation"]) if names else []:
         task.load_data()  # mteb's own loader: downloads and prepares the Arrow cache
+        check_task_revision(task)
         meta = task.metadata
         out["tasks"][meta.name] = {"path": meta.dataset["path"], "revision": meta.dataset["revision"]}
         print(f"task {meta.name}: {meta.dataset['path']}@{meta.dataset['revision']}")
-    corpora = hf_corpora(config)
-    if corpora:
-        docs = load_corpus(corpora, config["training"]["max_documents"])
-        out["corpus"] = {"sources": corpora, "documents": len(docs)}
-        print(f"corpus {corpora}: {len(docs)} documents")
+    out["corpus"] = {src: prefetch_corpus(src, config["training"]["max_documents"]) for src in hf_corpora(config)}
     home = Path(out["hf_home"] or Path.home() / ".cache" / "huggingface")
     out["hf_home_bytes"] = _dir_bytes(home) if home.is_dir() else 0
     out["seconds"] = round(time.time() - t0, 1)
     Path(manifest).write_text(json.dumps(out, indent=1))
     return out
+
+
+def prefetch_corpus(source: str, max_documents: int) -> dict[str, Any]:
+    """Stream the training sample of hub corpus ``source`` (``hf:...``) into the file that the
+    offline ``prepare_documents`` job reads (``data.corpus_sample_file``); what it fetched."""
+    from huggingface_hub import HfApi
+
+    from .data import materialise_hf_corpus, parse_hf_ref
+
+    ref = source.partition(":")[2]
+    name, revision, *_ = parse_hf_ref(ref)
+    commit = HfApi().dataset_info(name, revision=revision).sha
+    path, n = materialise_hf_corpus(ref, max_documents)
+    if revision is None:
+        print(f"WARNING corpus '{source}' has no pinned revision; sampled {name}@{commit}. "
+              f"Pin it: hf:{name}@{commit}:{ref.split(':', 1)[1]}")
+    print(f"corpus {source}: {n} documents from {name}@{commit} -> {path}")
+    return {"revision": revision, "commit": commit, "documents": n, "file": str(path)}
+
+
+# ---- revisions offline ---------------------------------------------------------------------
+
+
+class RevisionMismatch(RuntimeError):
+    """An MTEB task's data came from another revision of its dataset repo than the one it pins."""
+
+
+def loaded_revisions(obj: Any) -> set[str]:
+    """Revisions of the prepared Arrow caches behind a loaded dataset (a DatasetDict, a dict or a
+    dataclass of them): ``datasets`` files them under ``.../<org>___<name>/<config>/<version>/<commit>/``.
+    Empty for data held in memory."""
+    from datasets import Dataset
+
+    if isinstance(obj, Dataset):
+        return {Path(f["filename"]).parent.name for f in obj.cache_files}
+    if isinstance(obj, dict) or (hasattr(obj, "keys") and hasattr(obj, "__getitem__")):
+        return set().union(*(loaded_revisions(obj[k]) for k in obj.keys()))
+    if isinstance(obj, (list, tuple)):
+        return set().union(*(loaded_revisions(v) for v in obj))
+    if hasattr(obj, "__dataclass_fields__"):
+        return set().union(*(loaded_revisions(getattr(obj, f)) for f in obj.__dataclass_fields__))
+    return set()
+
+
+def check_task_revision(task: Any) -> None:
+    """Fail unless a loaded MTEB task's data is the revision its metadata pins.
+
+    Offline, ``datasets`` ignores the requested revision and loads the most recently prepared
+    one in the cache; a task and its ``.v2`` often share a dataset repo at two revisions.
+    """
+    meta = task.metadata
+    pinned, repo = meta.dataset.get("revision"), meta.dataset.get("path")
+    found = loaded_revisions(getattr(task, "dataset", None))
+    if pinned and found and found != {pinned}:
+        raise RevisionMismatch(
+            f"task {meta.name}: pinned revision {pinned} of dataset {repo}, but the HF datasets cache "
+            f"({os.environ.get('HF_HOME', 'the default HF_HOME')}) served revision {', '.join(sorted(found))}. "
+            "Offline, datasets loads the most recently prepared revision of a repo, whatever was pinned, and "
+            "tasks share repos (e.g. a task and its .v2). Use one hf_home per config that needs another "
+            f"revision of {repo}, or delete the other revision's folder under <hf_home>/datasets/ and re-run "
+            "the prefetch."
+        )
+
+
+def revision_checked(tasks: list[Any]) -> list[Any]:
+    """The tasks, each checking its data's revision (``check_task_revision``) whenever it loads."""
+    for task in tasks:
+        def load_data(*args: Any, _load: Any = task.load_data, _task: Any = task, **kwargs: Any) -> None:
+            _load(*args, **kwargs)
+            check_task_revision(_task)
+
+        task.load_data = load_data
+    return tasks

@@ -345,6 +345,7 @@ def eval_texts(tasks: list[Any], model: Any, run_id: str, batch_size: int) -> tu
 
 def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir: str) -> None:
     from .embeddings import forward_seconds
+    from .hub import revision_checked
     from .models import device_report
     from .tasks import build_tasks
 
@@ -353,7 +354,7 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir:
     model = _run_model(config, spec, model_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    texts, matrix = eval_texts(build_tasks(ev["tasks"], ev), model, run_id, ev["batch_size"])
+    texts, matrix = eval_texts(revision_checked(build_tasks(ev["tasks"], ev)), model, run_id, ev["batch_size"])
     np.save(out / "eval.npy", matrix)
     _texts_out(out / "eval_texts.parquet", texts)
     write_json(out / "meta.json", provenance(config, run=run_id, seed=spec.seed, n_eval_texts=len(texts),
@@ -514,6 +515,7 @@ def score(config: dict[str, Any], run_id: str, emb_dir: str, codes_npz: str, out
     from functools import partial
 
     from .compression import decode, l2_normalize, score_variants
+    from .hub import revision_checked
     from .mteb_bridge import Variant, model_meta
     from .mteb_bridge import score_variants as run_variants
     from .tasks import build_tasks
@@ -543,7 +545,7 @@ def score(config: dict[str, Any], run_id: str, emb_dir: str, codes_npz: str, out
         meta = model_meta(run_id, revision, width, {"method": method, "dim": dim, "sha": sha})
         variants.append(Variant(method, dim, meta, partial(build, method, var_codes)))
     cache = Path(mteb_cache) if mteb_cache is not None else None
-    rows = run_variants(variants, texts, build_tasks(ev["tasks"], ev), cache, ev["batch_size"])
+    rows = run_variants(variants, texts, revision_checked(build_tasks(ev["tasks"], ev)), cache, ev["batch_size"])
     df = pd.DataFrame(rows)
     df.insert(0, "run", run_id)
     df["normalized"] = bool(ev["normalize"])
