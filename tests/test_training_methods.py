@@ -362,3 +362,55 @@ def test_hpd_student_starts_at_the_pca_projection_and_trains(minilm) -> None:
     student, losses = hpd_student(model, fit, 8, epochs=2, batch_size=16, seed=0)
     assert len(losses) == 6 and all(np.isfinite(losses))
     np.testing.assert_array_equal(emb, student.encode(evals, convert_to_numpy=True))  # seeded
+
+
+# ---- memory: micro-batched gradient shares, gradient checkpointing -----------------------------
+
+
+def _one_shot_shares(model, loss, anchors: list[str], positives: list[str]) -> list[float]:
+    """Each term's gradient norm from one forward pass of the whole batch (the reference)."""
+    model.eval()
+    embs = [model(model.preprocess(t))["sentence_embedding"] for t in (anchors, positives)]
+    params = [p for p in model.parameters() if p.requires_grad]
+    norms = term_gradient_norms(loss.terms(embs, None), params)
+    model.zero_grad(set_to_none=True)
+    return norms
+
+
+def test_gradient_shares_are_micro_batched_and_equal_the_one_shot_norms(minilm) -> None:
+    model = _tiny(minilm)
+    pairs = make_pair_records(DOCS, 12, "crop", 1, 0, 12)
+    a, p = [x.anchor for x in pairs], [x.positive for x in pairs]
+    loss = MultiTemperatureLoss(model, [0.05, 0.2, 1.0], prefix_dims=[None, 64, 16])
+    reference = _one_shot_shares(model, loss, a, p)
+    sizes: list[int] = []
+    forward = model.forward
+
+    def counting(features, *args, **kwargs):
+        sizes.append(int(features["input_ids"].shape[0]))
+        return forward(features, *args, **kwargs)
+
+    model.forward = counting
+    model.train()
+    rows = gradient_shares(model, loss, a, p, micro_batch_size=5)
+    assert model.training  # the mode is restored
+    assert max(sizes) <= 5  # never the whole batch in one pass (memory)
+    for row, ref in zip(rows, reference, strict=True):
+        assert row["grad_norm"] == pytest.approx(ref, rel=1e-4)
+    assert sum(r["share"] for r in rows) == pytest.approx(1.0)
+
+
+def test_gradient_checkpointing_is_a_training_option(minilm, tmp_path: Path) -> None:
+    spec = RunSpec(run_id="t", model="m", variant="crop", kind="infonce", tau="0.1", seed="4")
+    training = {"steps": 1, "batch_size": 8, "learning_rate": 1e-4, "warmup_ratio": 0.0, "max_seq_length": 24,
+                "crop_sentences": 2, "checkpoint_steps": 100}
+    losses = {}
+    for flag in (False, True):
+        model = _tiny(minilm)
+        trainer = build_trainer(model, spec, {**training, "gradient_checkpointing": flag}, DOCS, tmp_path / str(flag),
+                                [16])
+        assert trainer.args.gradient_checkpointing is flag
+        trainer.train()
+        assert model[0].auto_model.is_gradient_checkpointing is flag
+        losses[flag] = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)  # the same result, less memory

@@ -181,8 +181,8 @@ def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, l
 
 def training_settings(config: dict[str, Any], spec: RunSpec, docs_sha256: str) -> dict[str, Any]:
     """Everything a resumed checkpoint must share with the run that resumes it (checkpoint
-    frequency aside, which changes no result)."""
-    training = {k: v for k, v in config["training"].items() if k != "checkpoint_steps"}
+    frequency and gradient checkpointing aside, which change no result)."""
+    training = {k: v for k, v in config["training"].items() if k not in ("checkpoint_steps", "gradient_checkpointing")}
     return {"run": spec.run_id, "training": training, "variant": config["variants"].get(spec.variant),
             "model": config["models"][spec.model], "documents_sha256": docs_sha256,
             "target_dims": matryoshka_dims(config, spec) if spec.kind.startswith("matryoshka") else None}
@@ -442,9 +442,9 @@ def hpd_compress(config: dict[str, Any], run_id: str, model_dir: str | None, fit
     import time
 
     from .hpd import hpd_embeddings
+    from .models import device_report
 
     spec: RunSpec = expand_runs(config)[run_id]
-    from .models import device_report
     comp, ev = config["compression"], config["evaluation"]
     model = _run_model(config, spec, model_dir)
     fit, texts = read_texts(fit_texts), read_texts(eval_texts)

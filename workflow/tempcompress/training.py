@@ -186,16 +186,46 @@ def term_gradient_norms(terms: list[Any], params: list[Any]) -> list[float]:
     return norms
 
 
-def gradient_shares(model: Any, loss: Any, anchors: list[str], positives: list[str]) -> list[dict[str, Any]]:
+GRADIENT_SHARES_MICRO_BATCH = 32
+
+
+def gradient_shares(model: Any, loss: Any, anchors: list[str], positives: list[str],
+                    micro_batch_size: int = GRADIENT_SHARES_MICRO_BATCH) -> list[dict[str, Any]]:
     """Each weighted term's gradient norm (w.r.t. the trainable weights) and share of the sum,
-    on one batch at the start of training (eval mode: no dropout).  One row per term."""
+    on one batch at the start of training (eval mode: no dropout).  One row per term.
+
+    Micro-batched with cached embedding gradients, as ``saliency_scores``: the batch is
+    embedded without a graph, each term's gradient with respect to the embeddings is taken
+    (cheap: the loss couples only the embeddings), then each micro-batch is re-embedded with
+    a graph and every term's embedding gradient is backpropagated through it into that term's
+    own parameter-gradient sum.  Equal to the one-shot gradients; memory holds one micro-batch
+    of activations (plus one gradient buffer per term), whatever the batch size.
+    """
+    import torch
+
     was_training = model.training
     model.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    cols = [anchors, positives]
     try:
-        embs = [model(_to_device(model.preprocess(t), model.device))["sentence_embedding"]
-                for t in (anchors, positives)]
-        params = [p for p in model.parameters() if p.requires_grad]
-        norms = term_gradient_norms(loss.terms(embs, None), params)
+        with torch.no_grad():
+            embs = [torch.cat([_embed(model, col[i : i + micro_batch_size])
+                               for i in range(0, len(col), micro_batch_size)]) for col in cols]
+        embs = [e.detach().float().requires_grad_(True) for e in embs]
+        terms = loss.terms(embs, None)
+        emb_grads = [torch.autograd.grad(term, embs, retain_graph=k < len(terms) - 1) for k, term in enumerate(terms)]
+        sums = [[torch.zeros_like(p) for p in params] for _ in terms]
+        for c, col in enumerate(cols):
+            for i in range(0, len(col), micro_batch_size):
+                out = _embed(model, col[i : i + micro_batch_size])
+                for k, grads in enumerate(emb_grads):
+                    seed = grads[c][i : i + micro_batch_size].to(out.dtype)
+                    part = torch.autograd.grad(out, params, grad_outputs=seed, retain_graph=k < len(emb_grads) - 1,
+                                               allow_unused=True)
+                    for acc, g in zip(sums[k], part, strict=True):
+                        if g is not None:
+                            acc += g
+        norms = [math.sqrt(sum(float(a.double().pow(2).sum()) for a in acc)) for acc in sums]
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
