@@ -13,24 +13,77 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 SUBMIT_ENV = "TEMPCOMPRESS_SUBMIT_HF_ENV"  # the submit host's own offline settings (JSON)
+# Each of these would send one library to another cache than HF_HOME's (the hub, datasets,
+# sentence-transformers, transformers' legacy names, xet chunks, assets, dataset scripts).
+CACHE_OVERRIDES = (
+    "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_DATASETS_CACHE", "SENTENCE_TRANSFORMERS_HOME",
+    "TRANSFORMERS_CACHE", "PYTORCH_TRANSFORMERS_CACHE", "PYTORCH_PRETRAINED_BERT_CACHE", "HF_XET_CACHE",
+    "HF_ASSETS_CACHE", "HF_MODULES_CACHE",
+)
+OVERLAY_ENV = "TEMPCOMPRESS_DATASETS_OVERLAY"  # a job's writable view of a read-only datasets cache
 
 
 def set_job_env(hf_home: str | Path) -> None:
     """HF_HOME=hf_home and the hub offline for this process and its children.
 
-    The first call in a process tree records the submit host's own values in SUBMIT_ENV, so
-    that ``prefetch`` (a local rule) can restore them.
+    A user's own cache variables (``CACHE_OVERRIDES``: HF_HUB_CACHE, HF_DATASETS_CACHE,
+    SENTENCE_TRANSFORMERS_HOME, ...) are removed, so that every library reads the cache that
+    ``prefetch`` filled.  A read-only datasets cache gets a writable per-job view
+    (``writable_datasets_cache``).  The first call in a process tree records the submit host's
+    own values in SUBMIT_ENV, so that ``prefetch`` (a local rule) can restore them.
     """
     os.environ.setdefault(SUBMIT_ENV, json.dumps({k: os.environ.get(k) for k in OFFLINE_VARS}))
-    os.environ["HF_HOME"] = str(Path(hf_home).expanduser().resolve())
+    home = Path(hf_home).expanduser().resolve()
+    os.environ["HF_HOME"] = str(home)
     for var in OFFLINE_VARS:
         os.environ[var] = "1"
+    ours = {"HF_DATASETS_CACHE": os.environ.get(OVERLAY_ENV)}  # a view made by an outer call is kept
+    dropped = [v for v in CACHE_OVERRIDES if v in os.environ and os.environ[v] != ours.get(v)]
+    for var in dropped:
+        del os.environ[var]
+    if dropped:
+        print(f"hf_home is set: ignoring {', '.join(dropped)} (jobs read HF_HOME={home})", file=sys.stderr)
+    view = writable_datasets_cache(home / "datasets")
+    if view is not None:
+        os.environ["HF_DATASETS_CACHE"] = os.environ[OVERLAY_ENV] = str(view)
+
+
+def writable_datasets_cache(cache: Path) -> Path | None:
+    """A writable view of a read-only datasets cache, or None when ``cache`` is writable (or absent).
+
+    ``datasets`` writes lock files beside every prepared dataset, even offline, and ``map``
+    (which mteb's tasks call) writes its cache files into the dataset's folder: on a
+    read-only shared cache both fail.  The view, in a per-job temporary folder (``$TMPDIR``),
+    repeats the cache's folders as real folders and links every file, so that reads go to
+    the shared cache and these writes stay in the job.  Made once per process tree (a nested
+    call reuses it); removed when the process that made it exits.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    if not cache.is_dir() or os.access(cache, os.W_OK):
+        return None
+    existing = os.environ.get(OVERLAY_ENV)
+    if existing and Path(existing).is_dir():
+        return Path(existing)
+    view = Path(tempfile.mkdtemp(prefix="tempcompress-hf-datasets-"))
+    for folder, _dirs, files in os.walk(cache):
+        target = view / Path(folder).relative_to(cache)
+        target.mkdir(exist_ok=True)
+        for name in files:
+            if not name.endswith(".lock"):
+                (target / name).symlink_to(Path(folder) / name)
+    atexit.register(shutil.rmtree, view, ignore_errors=True)
+    print(f"the datasets cache {cache} is read-only: this job reads it through {view}", file=sys.stderr)
+    return view
 
 
 def restore_submit_env() -> bool:
