@@ -46,8 +46,14 @@ def _tau_effect(spec) -> float:
 
 
 def write_run_files(config: dict, root: Path, noise: float = 0.01, id_noise: float = 0.3,
-                    trend: float = 1.0, seed: int = 0, id_samples: bool = True) -> dict[str, list[str]]:
-    """Per-run scores / ID / loss CSVs under ``root``; returns the path lists aggregate() takes."""
+                    trend: float = 1.0, seed: int = 0, id_samples: bool = True, within_tau: float = 0.0,
+                    lossless_gap: float = 0.0) -> dict[str, list[str]]:
+    """Per-run scores / ID / loss CSVs under ``root``; returns the path lists aggregate() takes.
+
+    ``within_tau`` > 0: each run gets an ID offset 2u, u ~ N(0, 1), that lowers its compressed scores
+    by ``within_tau`` · u (0: ID varies within τ by ``id_noise`` only and predicts nothing there).  A quantizer
+    scored at the native dim 384 other than binarization scores the float score + ``lossless_gap``
+    (clustering only)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     paths: dict[str, list[str]] = {"scores": [], "ids": [], "losses": []}
@@ -56,6 +62,7 @@ def write_run_files(config: dict, root: Path, noise: float = 0.01, id_noise: flo
         off = MODEL_OFFSET[spec.model]
         aug = -0.05 if spec.augmentation == "dropout" else 0.0
         rows = []
+        u = float(rng.normal())
         for task, ttype, metric in TASKS:
             full = BASE_FULL[ttype] + off + aug + 0.02 * trend * lt * (-1 if ttype == "Retrieval" else 1)
             full += rng.normal(0, noise)
@@ -63,13 +70,15 @@ def write_run_files(config: dict, root: Path, noise: float = 0.01, id_noise: flo
                          "metric": metric, "score": full})
             for method in config["compression"]["methods"]:
                 dims = [str(d) for d in config["compression"]["dims"]]
-                if method == "binarization":
+                if method in ("binarization", "int8", "float16"):
                     dims = [*dims, "384"]
                 for dim in dims:
                     keep = 1 - (0.3 if dim == "16" else 0.1 if dim == "64" else 0.02) * (1 - 0.3 * trend * (lt + 2))
                     if spec.kind == "matryoshka":
                         keep = min(1.0, keep + 0.1)
-                    score = full * keep + rng.normal(0, noise)
+                    score = full * keep + rng.normal(0, noise) - within_tau * u
+                    if method in ("int8", "float16") and dim == "384":
+                        score = full + (lossless_gap if ttype == "Clustering" else 0.0)
                     rows.append({"run": run, "method": method, "dim": dim, "task": task, "task_type": ttype,
                                  "metric": metric, "score": score})
         p = root / f"scores-{run}.csv"
@@ -79,6 +88,7 @@ def write_run_files(config: dict, root: Path, noise: float = 0.01, id_noise: flo
         for sample in (["corpus", "eval"] if id_samples else [None]):
             for est in config["intrinsic_dim"]["estimators"]:
                 value = 20 - 4 * trend * (lt + 2) + (2 if sample == "corpus" else 0) + rng.normal(0, id_noise)
+                value += 2 * u if within_tau else 0.0
                 row = {"run": run, "estimator": est, "id": value, "n_points": 1000}
                 if sample:
                     row["sample"] = sample

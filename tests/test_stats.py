@@ -12,8 +12,12 @@ from tempcompress.stats import (
     CONTRADICTED,
     INCONCLUSIVE,
     REPRODUCED,
+    Estimate,
+    hierarchical_contrast,
+    holm,
     mean_ci,
     seed_trend,
+    seeds_needed,
     spearman_ci,
     summarise,
     trend_pvalue,
@@ -101,7 +105,8 @@ def test_shuffled_seeds_are_inconclusive() -> None:
 def test_spearman_of_a_monotone_relation_is_one() -> None:
     est = spearman_ci([1, 2, 3, 4, 5, 6], [2, 4, 8, 16, 32, 64])
     assert (est.value, est.lo, est.hi, est.n) == (1.0, 1.0, 1.0, 6)
-    assert verdict(est, +1, min_n=4) == REPRODUCED
+    assert verdict(est, +1, min_n=4) == INCONCLUSIVE  # a zero-width interval without a test decides nothing
+    assert verdict(est, +1, min_n=4, p_value=0.001) == REPRODUCED
     assert verdict(spearman_ci([1, 2, 3], [1, 2, 3]), +1, min_n=4) == INCONCLUSIVE  # too few runs
 
 
@@ -114,3 +119,61 @@ def test_paired_and_unpaired_differences() -> None:
     assert how == "unpaired" and est.value == pytest.approx(2.0) and math.isnan(est.lo)
     est, how = diff_estimate(a, pd.Series([0.0, 0.2], index=["7", "8"]))
     assert how.startswith("unpaired (Welch)") and est.lo < est.value < est.hi
+
+
+def test_zero_variance_is_inconclusive() -> None:
+    """Identical differences across seeds: a zero-width interval, never a decisive verdict."""
+    a = pd.Series([0.7, 0.8, 0.9], index=["0", "1", "2"])
+    est, _ = diff_estimate(a, a - 0.1)
+    assert est.lo == pytest.approx(est.hi) and verdict(est, +1) == INCONCLUSIVE
+    c = hierarchical_contrast(np.full(3, 0.1))
+    assert c.est.lo == c.est.hi and verdict(c.est, +1) == INCONCLUSIVE and math.isnan(c.p_value)
+    assert verdict(Estimate(0.1, 0.1, 0.1, 3), +1) == INCONCLUSIVE
+
+
+def test_holm_known_values() -> None:
+    adj = holm([0.01, 0.04, 0.03, math.nan, 0.5])
+    np.testing.assert_allclose(adj[[0, 2, 1, 4]], [0.04, 0.09, 0.09, 0.5])
+    assert math.isnan(adj[3])
+
+
+def _simulate(rng: np.random.Generator, n_seeds: int, n_items: int, n_rep: int, effect: float,
+              sd_seed: float, sd_item: float) -> np.ndarray:
+    """Per-seed contrasts on the observed items (row 0) and on n_rep item resamples (rows 1..):
+    seed effect + the mean of item effects over the drawn items (the same items for every seed)."""
+    items = rng.normal(0, sd_item, n_items)  # the item main effect on the contrast
+    seeds = effect + rng.normal(0, sd_seed, n_seeds) + rng.normal(0, sd_item / 3, (n_items, n_seeds)).mean(0)
+    draws = rng.integers(0, n_items, (n_rep, n_items))
+    obs = seeds + items.mean()
+    reps = seeds[None, :] + items[draws].mean(axis=1)[:, None]
+    reps = reps - reps.mean(axis=0) + obs  # centred on the observation, as contrasts.run_matrix does
+    return np.vstack([obs, reps])
+
+
+def test_hierarchical_bootstrap_covers_95_percent() -> None:
+    """Seeds and items both noisy: the interval covers the true contrast about 95% of the time,
+    and an interval over seeds alone (items fixed) undercovers."""
+    rng = np.random.default_rng(3)
+    hits, seed_only = [], []
+    for _ in range(300):
+        c = _simulate(rng, n_seeds=5, n_items=40, n_rep=100, effect=0.2, sd_seed=0.05, sd_item=0.3)
+        est = hierarchical_contrast(c, n_boot=400, seed=int(rng.integers(1 << 30))).est
+        hits.append(est.lo < 0.2 < est.hi)
+        e = mean_ci(c[0])
+        seed_only.append(e.lo < 0.2 < e.hi)
+    assert 0.92 <= np.mean(hits) <= 0.98
+    assert np.mean(seed_only) < 0.85
+    three = []  # 3 seeds, no item data: as good as the t-interval
+    for _ in range(300):
+        c = _simulate(rng, n_seeds=3, n_items=40, n_rep=1, effect=0.2, sd_seed=0.05, sd_item=0.0)[:1]
+        est = hierarchical_contrast(c, n_boot=400, seed=int(rng.integers(1 << 30))).est
+        three.append(est.lo < 0.2 < est.hi)
+    assert 0.91 <= np.mean(three) <= 0.98
+
+
+def test_seeds_needed_known_values() -> None:
+    # paired t-test, effect = 1 sd, 80% power, two-sided 5%: 10 pairs (standard tables)
+    assert seeds_needed(1.0, 1.0) == 10
+    assert seeds_needed(0.5, 0.01) <= 3
+    assert seeds_needed(0.1, 0.01, se_item=0.2) == math.inf  # item noise alone: more items needed
+    assert math.isnan(seeds_needed(0.0, 1.0))

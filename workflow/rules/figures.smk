@@ -48,6 +48,7 @@ rule item_noise:
         texts=expand(emb("{run}", "eval_texts.parquet"), run=ACTIVE),
     output:
         table="results/tables/item_noise.csv",
+        reps="results/tables/item_noise_reps.parquet",
     params:
         runs=sorted(ACTIVE),  # sorted: reordering the config is not a change
         settings={
@@ -70,11 +71,14 @@ rule findings:
     input:
         **TABLES,
         item_noise="results/tables/item_noise.csv",
+        item_reps="results/tables/item_noise_reps.parquet",
     output:
         findings=report("results/findings.md", caption="../report/findings.rst", category="Findings"),
         table=report("results/tables/findings.csv", caption="../report/findings_table.rst", category="Findings"),
     log:
         "results/logs/findings.log",
+    params:
+        settings=config_keys("findings", "training.corpus", "evaluation.tasks"),
     localrule: True
     conda:
         CPU_ENV

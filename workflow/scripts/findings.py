@@ -8,4 +8,4 @@ from tempcompress.smk import rule_context
 
 with rule_context(snakemake) as config:  # noqa: F821
     sm = snakemake  # noqa: F821
-    write_findings(dict(sm.input.items()), sm.output.findings, sm.output.table)
+    write_findings(dict(sm.input.items()), sm.output.findings, sm.output.table, config)

@@ -8,4 +8,4 @@ from tempcompress.smk import rule_context
 
 with rule_context(snakemake) as config:  # noqa: F821
     sm = snakemake  # noqa: F821
-    item_noise(config, list(sm.params.runs), "results/embeddings", sm.output.table)
+    item_noise(config, list(sm.params.runs), "results/embeddings", sm.output.table, out_reps=sm.output.reps)

@@ -1,23 +1,31 @@
 """The paper's claims as tests with effect sizes, 95% CIs and verdicts (results/findings.md + .csv).
 
-Each claim is tested per model (never pooled over models) and, where it applies, per ID
-estimator / ID sample, compression method, target dim or task type.  Scores are means over the
-tasks of a task type, then over task types; retention is chance-corrected
-((score - chance) / (full - chance)).  Verdicts (``stats.verdict``): *reproduced* when the 95%
-CI lies on the claimed side of zero, *contradicted* when it lies on the other side,
-*inconclusive* when it spans zero or n is too small (one seed, or < 4 runs for a correlation).
+Each claim is tested per model (never pooled over models).  Scores are means over the tasks of a
+task type, then over task types; retention is chance-corrected ((score - chance) / (full - chance)).
 
-Statistics:
-- trends with τ (claims 1, 2, 4): Spearman ρ(log τ, y) within each seed over the τ grid, averaged
-  over seeds; 95% t-interval over seeds (n = seeds).  A perfectly monotone table gives ρ = 1.
-  With few seeds and temperatures within-seed ρ takes few values and the t-interval is
-  optimistic, so a verdict also needs the exact permutation test of the same statistic
-  (Page's trend test, y permuted within seeds) at p < 0.05: 3 seeds can reproduce a trend, 2 cannot.
-- ID vs retention over runs (claim 3): Spearman ρ over all runs of a model, Fisher-z interval
-  with the Bonett-Wright variance (n = runs; runs of one seed are not independent replicates of
-  the τ effect, so read it as descriptive of the grid).
-- comparisons (claims 5, 6, 7): mean difference paired by seed (t-interval over seeds); without
-  two shared seeds, Welch's interval on the unpaired means; one seed on either side gives no CI.
+One pre-specified **primary** test per claim (config ``findings.primary``) gives the claim's
+verdict; every other row is a **sensitivity** analysis, its p-value Holm-adjusted within the
+claim and model, shown apart; **descriptive** rows carry no verdict.  Verdicts
+(``stats.verdict``): *reproduced* when the 95% CI lies on the claimed side of zero (and, where the
+row has a test, its p < alpha), *contradicted* on the other side, *inconclusive* otherwise,
+including n too small and zero-width intervals.
+
+The primary tests (``PRIMARY``) are paired contrasts over seeds with a hierarchical bootstrap
+(seeds resampled, and within a resample the same evaluation items for every run:
+``contrasts`` + ``stats.hierarchical_contrast``), except where the quantity has no item noise
+(ID: claim 1) or the claim is a relation between two run properties (claim 3: within-τ
+stratified permutation test, so that τ, which drives both ID and retention, cannot explain it).
+Claim 2's retention contrast is shown beside the absolute compressed score, so a τ whose
+retention rises because its full-size score falls does not read as a win.
+
+Sensitivity statistics:
+- trends with τ: Spearman ρ(log τ, y) within each seed, averaged over seeds, t-interval over
+  seeds and the exact permutation test (Page's trend test, y permuted within seeds);
+- claim 3: ID's partial effect controlling for τ (τ fixed effects), the across-family forecast
+  (ID→retention line fitted on the crop sweep predicting the runs of every other family,
+  against predicting the sweep's mean), and the stratified test for other estimators / methods;
+  the Spearman ρ over all runs is descriptive (runs sharing τ are not independent draws);
+- comparisons: mean difference paired by seed (t-test), else Welch.
 """
 
 from __future__ import annotations
@@ -30,16 +38,23 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .contrasts import item_deviations, paired_by_seed, run_matrix
 from .stats import (
+    CONTRADICTED,
     INCONCLUSIVE,
     LEVEL,
-    MIN_RUNS_FOR_RHO,
+    REPRODUCED,
+    Contrast,
     Estimate,
     fmt_ci,
+    hierarchical_contrast,
+    holm,
     mean_ci,
     seed_trend,
+    seeds_needed,
     spearman_ci,
     trend_pvalue,
+    ttest_p,
     verdict,
 )
 from .tables import core_variant, headline_ids, id_samples, per_run, per_run_type, tau_float
@@ -54,13 +69,39 @@ CLAIMS = {
     7: "High τ is not worse than Matryoshka training at the smallest dims (non-inferiority, margin 0.01)",
 }
 NONINF_MARGIN = 0.01  # claim 7: main-score units
-COLUMNS = ["claim", "claim_text", "model", "variant", "subject", "sample", "method", "dim", "statistic", "effect",
-           "ci_lo", "ci_hi", "n", "n_unit", "p_value", "expected", "verdict", "note"]
+COLUMNS = ["claim", "claim_text", "role", "model", "variant", "subject", "sample", "method", "dim", "statistic",
+           "effect", "ci_lo", "ci_hi", "n", "n_unit", "p_value", "p_holm", "expected", "verdict", "note", "sd_seed",
+           "se_item"]
+PRIMARY, SENSITIVITY, DESCRIPTIVE, GUARD = "primary", "sensitivity", "descriptive", "guard"
+DEFAULTS: dict[str, Any] = {
+    "primary": {"id_estimator": "mle", "id_sample": "eval", "method": "truncation", "aggregation": None,
+                "reference_tau": None, "matryoshka": None},
+    "alpha": 0.05, "n_boot": 2000, "seed": 0, "margin": NONINF_MARGIN, "margin_noise_multiple": 1.0, "power": 0.8,
+}
+# Which test is primary for each claim, and why (findings.md prints it).
+PRIMARY_WHY = {
+    1: "Page's trend test (ID permuted within seeds) of the {est} ID on the {sample} texts over the crop sweep: the "
+       "evaluation texts are what compression is scored on, and MLE is the estimator the ID-vs-compression "
+       "literature uses; ID has no item noise to resample.",
+    2: "retention at the highest minus the lowest τ of the crop sweep, {method} to the smallest dim (where the "
+       "paper's effect is largest), paired by seed, hierarchical bootstrap over seeds and evaluation items.",
+    3: "Spearman ρ(ID, retention) within τ strata of the crop sweep ({est} ID on the {sample} texts, {method} to "
+       "the smallest dim), exact permutation of retention within each τ: τ drives both ID and retention, so "
+       "only the within-τ relation can show that ID predicts retention beyond τ.",
+    4: "two full-size contrasts of the crop sweep, both required (intersection-union test): retrieval at the "
+       "lowest minus the highest τ, clustering at the highest minus the lowest τ; hierarchical bootstrap.",
+    5: "(full + compressed)/2 of the aggregation minus the single-τ crop run at a reference τ that is "
+       "pre-specified or chosen on the other seeds (never on the compared seed), {method} to the smallest dim.",
+    6: "full-size score of crop minus dropout, averaged over the shared τ within each seed first (the seed is "
+       "the replicate), hierarchical bootstrap.",
+    7: "truncated score at the smallest dim of the crop run at the highest τ minus the Matryoshka run of the "
+       "same seed, non-inferiority at the margin max(configured margin, multiple × noise floor).",
+}
 
 
 def _row(claim: int, model: str, est: Estimate, statistic: str, n_unit: str, expected: str, verdict_: str,
          **kw: Any) -> dict[str, Any]:
-    row = {"claim": claim, "claim_text": CLAIMS[claim], "model": model, "statistic": statistic,
+    row = {"claim": claim, "claim_text": CLAIMS[claim], "role": SENSITIVITY, "model": model, "statistic": statistic,
            "effect": est.value, "ci_lo": est.lo, "ci_hi": est.hi, "n": est.n, "n_unit": n_unit,
            "expected": expected, "verdict": verdict_}
     row.update(kw)
@@ -70,7 +111,8 @@ def _row(claim: int, model: str, est: Estimate, statistic: str, n_unit: str, exp
         elif est.lo <= 0 <= est.hi:
             row["note"] = "CI spans zero"
         else:
-            row["note"] = f"permutation p = {kw.get('p_value', math.nan):.3f} ≥ 0.05"
+            p = kw.get("p_value", math.nan)
+            row["note"] = f"permutation p = {p:.3f} ≥ 0.05" if p == p else "zero-width interval (no spread)"
     return row
 
 
@@ -113,7 +155,388 @@ def diff_estimate(a: pd.Series, b: pd.Series, level: float = LEVEL) -> tuple[Est
     return Estimate(diff, diff - half, diff + half, n), "unpaired (Welch)"
 
 
-# ---- the claims --------------------------------------------------------------------------------
+def diff_p(a: pd.Series, b: pd.Series, shift: float = 0.0) -> float:
+    """Two-sided p of ``diff_estimate``'s test of mean(a - b) + shift = 0 (paired t or Welch)."""
+    a, b = a.dropna(), b.dropna()
+    shared = a.index.intersection(b.index)
+    if len(shared) >= 2:
+        return ttest_p((a[shared] - b[shared]).to_numpy() + shift)
+    if len(a) < 2 or len(b) < 2 or (a.var() == 0 and b.var() == 0):
+        return math.nan
+    return float(sps.ttest_ind(a + shift, b, equal_var=False).pvalue)
+
+
+# ---- settings, noise floor, domains ------------------------------------------------------------
+
+LOSSLESS = ("float16", "bfloat16", "int8")  # quantizers whose native-dim score should equal the float one
+TASK_DOMAINS = {"LeeSTS": "Lee news", "BBCNewsClassification": "BBC news", "BBCNewsClustering": "BBC news",
+                "BBCHeadlineRetrieval": "BBC news"}
+CORPUS_DOMAINS = {"lee_background": "Lee news", "bbc": "BBC news", "enwiki": "Wikipedia"}
+
+
+def findings_settings(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The config's ``findings`` section over DEFAULTS (a config without it gets the defaults)."""
+    given = dict((config or {}).get("findings") or {})
+    out = {**DEFAULTS, **given}
+    out["primary"] = {**DEFAULTS["primary"], **(given.get("primary") or {})}
+    return out
+
+
+def same_domain_tasks(config: dict[str, Any] | None) -> list[str]:
+    """Evaluation tasks drawn from a source the training corpus also uses (e.g. LeeSTS with the
+    Lee background corpus): their full-size scores carry domain adaptation, not only τ."""
+    if not config:
+        return []
+    corpus = {CORPUS_DOMAINS.get(str(c)) for c in config.get("training", {}).get("corpus", [])}
+    return [t for t in config.get("evaluation", {}).get("tasks", []) if TASK_DOMAINS.get(t) in corpus]
+
+
+def noise_floor(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per model and lossless quantizer scored at the native dim: the largest |score - float score|
+    over runs, per task type and for the mean over task types (the unit of every claim's score)."""
+    rows = []
+    native = scores[scores["method"].isin(LOSSLESS)]
+    native = native[native["dim_num"] == native.groupby("model")["dim_num"].transform("max")]
+    full = scores[scores["method"] == "none"][["run", "task", "score"]].rename(columns={"score": "float"})
+    for (model, method), g in native.groupby(["model", "method"]):
+        d = g.merge(full, on=["run", "task"])
+        d["gap"] = d["score"] - d["float"]
+        by_type = d.groupby(["run", "task_type"])["gap"].mean().reset_index()
+        for ttype, t in by_type.groupby("task_type"):
+            rows.append({"model": model, "method": method, "dim": str(g["dim"].iloc[0]), "task_type": ttype,
+                         "max_abs_gap": float(t["gap"].abs().max()), "mean_gap": float(t["gap"].mean()),
+                         "n_runs": t["run"].nunique()})
+        overall = by_type.groupby("run")["gap"].mean()
+        rows.append({"model": model, "method": method, "dim": str(g["dim"].iloc[0]), "task_type": "mean over types",
+                     "max_abs_gap": float(overall.abs().max()), "mean_gap": float(overall.mean()),
+                     "n_runs": len(overall)})
+    return pd.DataFrame(rows, columns=["model", "method", "dim", "task_type", "max_abs_gap", "mean_gap", "n_runs"])
+
+
+def floor_of(floor: pd.DataFrame, model: str) -> float:
+    """The model's noise floor: the largest lossless-quantizer gap on the mean over task types (NaN:
+    no lossless quantizer scored at the native dim)."""
+    f = floor[(floor["model"] == model) & (floor["task_type"] == "mean over types")]
+    return float(f["max_abs_gap"].max()) if len(f) else math.nan
+
+
+def effective_margin(settings: dict[str, Any], floor: float) -> float:
+    """A margin no smaller than ``margin_noise_multiple`` × the noise floor."""
+    m = float(settings["margin"])
+    return max(m, settings["margin_noise_multiple"] * floor) if np.isfinite(floor) else m
+
+
+# ---- primary tests -----------------------------------------------------------------------------
+
+
+def _contrast_row(claim: int, model: str, c: Contrast, statistic: str, expected_sign: int, role: str = PRIMARY,
+                  shift: float = 0.0, **kw: Any) -> dict[str, Any]:
+    """A row of a hierarchical contrast; ``shift`` moves the null (non-inferiority: + margin)."""
+    shifted = Estimate(c.est.value + shift, c.est.lo + shift, c.est.hi + shift, c.est.n)
+    v = verdict(shifted, expected_sign)
+    note = {}
+    if v == INCONCLUSIVE and c.est.n >= 2 and not math.isnan(c.est.lo):
+        note = {"note": "zero-width interval (no spread)" if c.est.lo == c.est.hi else
+                ("CI spans -margin" if shift else "CI spans zero")}
+    exp = f"> {-shift:g}" if shift else ("> 0" if expected_sign > 0 else "< 0")
+    return _row(claim, model, c.est, statistic, "seeds", exp, v, role=role, p_value=c.p_value,
+                sd_seed=c.sd_seed, se_item=c.se_item, **note, **kw)
+
+
+def _taus(meta: pd.DataFrame, variant: str) -> list[str]:
+    return sorted(set(meta.loc[meta["variant"] == variant, "tau"]), key=tau_float)
+
+
+def _tau_contrast(meta: pd.DataFrame, m: np.ndarray, variant: str, high_minus_low: bool) -> np.ndarray | None:
+    taus = [t for t in _taus(meta, variant) if np.isfinite(tau_float(t))]
+    if len(taus) < 2:
+        return None
+    hi, lo = (taus[-1], taus[0]) if high_minus_low else (taus[0], taus[-1])
+    v = meta["variant"] == variant
+    c, _ = paired_by_seed(meta, m, v & (meta["tau"] == hi), v & (meta["tau"] == lo))
+    return c
+
+
+def primary_id_falls(ids: pd.DataFrame, st: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    pr = st["primary"]
+    variant = core_variant(ids)
+    if variant is None:
+        return rows
+    d = ids if "sample" not in ids.columns else ids[ids["sample"] == pr["id_sample"]]
+    if d.empty:
+        d = headline_ids(ids)
+    d = _log_tau(d[(d["variant"] == variant) & (d["estimator"] == pr["id_estimator"])])
+    for model, g in d.groupby("model"):
+        est, p, v = _trend(g, "id", -1)
+        rhos = g.groupby("seed").apply(lambda x: x["log_tau"].rank().corr(x["id"].rank()), include_groups=False)
+        rows.append(_row(1, model, est, "mean within-seed Spearman ρ(log τ, ID), Page's exact permutation test",
+                         "seeds", "< 0", v, role=PRIMARY, p_value=p, variant=variant, subject=pr["id_estimator"],
+                         sample=str(g["sample"].iloc[0]) if "sample" in g else "all",
+                         sd_seed=float(rhos.std(ddof=1)) if len(rhos) > 1 else math.nan, se_item=0.0))
+    return rows
+
+
+def primary_retention_rises(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
+                            exclude: frozenset[str] = frozenset(), role: str = PRIMARY) -> list[dict[str, Any]]:
+    """Retention contrast (highest - lowest τ) and, beside it, the absolute compressed score contrast,
+    for the mean over task types and per task type (role 'guard')."""
+    rows = []
+    variant, method = core_variant(scores), st["primary"]["method"]
+    if variant is None or method not in set(scores["method"]):
+        return rows
+    label = " without same-domain tasks" if exclude else ""
+    for model, s in scores[scores["variant"] == variant].groupby("model"):
+        meta, m = run_matrix(s, dev, method, "retention_cc", exclude_tasks=exclude)
+        c = _tau_contrast(meta, m, variant, True)
+        if c is None:
+            continue
+        dim = str(s.loc[s["method"] == method, "dim_num"].min())
+        dim = dim[:-2] if dim.endswith(".0") else dim
+        hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
+        rows.append(_contrast_row(2, model, hc, f"chance-corrected retention, highest minus lowest τ{label}", +1,
+                                  role=role, variant=variant, method=method, dim=dim,
+                                  subject="retention" + label))
+        if exclude:
+            continue
+        types = [("all types", None)] + [(t, set(s.loc[s["task_type"] == t, "task"]))
+                                         for t in sorted(set(s["task_type"]))]
+        for ttype, tasks in types:
+            meta, m = run_matrix(s, dev, method, "score", tasks=tasks)
+            hc = hierarchical_contrast(_tau_contrast(meta, m, variant, True), st["n_boot"], st["seed"])
+            rows.append(_contrast_row(2, model, hc, "absolute compressed score, highest minus lowest τ "
+                                      "(> 0: the compression-friendly τ is also better after compression)", +1,
+                                      role=GUARD, variant=variant, method=method, dim=dim,
+                                      subject=f"compressed score, {ttype}"))
+    return rows
+
+
+def primary_id_predicts_retention(scores: pd.DataFrame, ids: pd.DataFrame, st: dict[str, Any],
+                                  estimator: str | None = None, sample: str | None = None,
+                                  method: str | None = None, role: str = PRIMARY) -> list[dict[str, Any]]:
+    """Within-τ (stratified) Spearman ρ(ID, retention) over the crop sweep, exact permutation."""
+    rows = []
+    pr = st["primary"]
+    estimator, sample, method = estimator or pr["id_estimator"], sample or pr["id_sample"], method or pr["method"]
+    variant = core_variant(scores)
+    if variant is None or method not in set(scores["method"]):
+        return rows
+    d = _id_retention(scores, ids, estimator, sample, method)
+    d = d[(d["variant"] == variant) & d["tau"].map(lambda t: np.isfinite(tau_float(t)))]
+    for model, g in d.groupby("model"):
+        est = seed_trend(g, "id", "retention_cc", seed="tau")
+        p = trend_pvalue(g, "id", "retention_cc", seed="tau") if est.n >= 1 else math.nan
+        rhos = _within(g)
+        v = verdict(est, -1, p_value=p, min_n=1) if est.n >= 1 and len(g) >= 4 else INCONCLUSIVE
+        if est.n == 1 and not math.isnan(est.value):  # one stratum: its ρ, the test's p decides
+            est = Estimate(est.value, est.value, est.value, 1)
+            v = verdict(est, -1, p_value=p, min_n=1)
+        rows.append(_row(3, model, est, "mean within-τ Spearman ρ(ID, chance-corrected retention), exact "
+                         "permutation within τ strata", "τ strata", "< 0", v, role=role, p_value=p,
+                         variant=variant, subject=estimator, sample=sample, method=method,
+                         dim=str(g["dim"].iloc[0]), sd_seed=float(rhos.std(ddof=1)) if len(rhos) > 1 else math.nan,
+                         se_item=0.0, n_runs=len(g)))
+    return rows
+
+
+def _within(g: pd.DataFrame) -> pd.Series:
+    from .stats import within_seed_rho
+
+    return within_seed_rho(g, "id", "retention_cc", seed="tau")
+
+
+def _id_retention(scores: pd.DataFrame, ids: pd.DataFrame, estimator: str, sample: str, method: str) -> pd.DataFrame:
+    """Per run: ID (one estimator and sample) and chance-corrected retention at the smallest dim."""
+    ret = per_run(_smallest(scores[scores["method"] == method]), "retention_cc")
+    d = ids if "sample" not in ids.columns else ids[ids["sample"] == sample]
+    if d.empty:
+        d = headline_ids(ids)
+    d = d[d["estimator"] == estimator][["run", "id"]]
+    return ret.merge(d, on="run")
+
+
+def partial_id_effect(scores: pd.DataFrame, ids: pd.DataFrame, st: dict[str, Any]) -> list[dict[str, Any]]:
+    """ID's coefficient on retention with τ fixed effects (crop sweep), t-interval; per 1 unit of ID."""
+    rows = []
+    pr = st["primary"]
+    variant = core_variant(scores)
+    if variant is None or pr["method"] not in set(scores["method"]):
+        return rows
+    d = _id_retention(scores, ids, pr["id_estimator"], pr["id_sample"], pr["method"])
+    d = d[d["variant"] == variant]
+    for model, g in d.groupby("model"):
+        strata = pd.get_dummies(g["tau"].astype(str)).to_numpy(float)
+        x = np.column_stack([g["id"].to_numpy(float), strata])
+        y = g["retention_cc"].to_numpy(float)
+        dof = len(y) - np.linalg.matrix_rank(x)
+        est, p = Estimate(math.nan, math.nan, math.nan, len(y)), math.nan
+        if dof >= 1 and np.linalg.matrix_rank(x) == x.shape[1]:
+            beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+            resid = y - x @ beta
+            cov = (resid @ resid / dof) * np.linalg.inv(x.T @ x)
+            se = math.sqrt(cov[0, 0])
+            b = float(beta[0])
+            if se > 0:
+                half = float(sps.t.ppf(0.5 + LEVEL / 2, dof)) * se
+                est, p = Estimate(b, b - half, b + half, len(y)), float(2 * sps.t.sf(abs(b) / se, dof))
+            else:
+                est = Estimate(b, b, b, len(y))
+        rows.append(_row(3, model, est, "partial effect of ID on retention with τ fixed effects (OLS slope per "
+                         "unit of ID)", "runs", "< 0", verdict(est, -1), role=SENSITIVITY, p_value=p,
+                         variant=variant, subject=f"partial, {pr['id_estimator']}", sample=pr["id_sample"],
+                         method=pr["method"]))
+    return rows
+
+
+def across_family_forecast(scores: pd.DataFrame, ids: pd.DataFrame, st: dict[str, Any]) -> list[dict[str, Any]]:
+    """ID→retention line fitted on the crop sweep, predicting every other family's runs: error of the
+    sweep's mean retention minus error of the ID line, per held-out run (> 0: ID predicts)."""
+    rows = []
+    pr = st["primary"]
+    variant = core_variant(scores)
+    if variant is None or pr["method"] not in set(scores["method"]):
+        return rows
+    d = _id_retention(scores, ids, pr["id_estimator"], pr["id_sample"], pr["method"])
+    for model, g in d.groupby("model"):
+        train, test = g[g["variant"] == variant], g[g["variant"] != variant]
+        if len(train) < 3 or train["id"].nunique() < 2 or test.empty:
+            continue
+        slope, icept = np.polyfit(train["id"], train["retention_cc"], 1)
+        err_id = (icept + slope * test["id"] - test["retention_cc"]).abs()
+        err_mean = (train["retention_cc"].mean() - test["retention_cc"]).abs()
+        gain = (err_mean - err_id).to_numpy()
+        est = mean_ci(gain)
+        rows.append(_row(3, model, est, "across-family forecast: |error| of the sweep mean minus |error| of the "
+                         "ID line fitted on the sweep, per held-out run", "held-out runs", "> 0",
+                         verdict(est, +1), role=SENSITIVITY, p_value=ttest_p(gain), variant="other families",
+                         subject=", ".join(sorted(set(test["variant"]))), sample=pr["id_sample"],
+                         method=pr["method"]))
+    return rows
+
+
+def primary_tradeoff(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
+                     exclude: frozenset[str] = frozenset(), role: str = PRIMARY) -> list[dict[str, Any]]:
+    rows = []
+    variant = core_variant(scores)
+    if variant is None:
+        return rows
+    label = " without same-domain tasks" if exclude else ""
+    for task_type, sign in (("Retrieval", -1), ("Clustering", +1)):
+        for model, s in scores[scores["variant"] == variant].groupby("model"):
+            tasks = set(s.loc[s["task_type"] == task_type, "task"]) - set(exclude)
+            if not tasks:
+                continue
+            meta, m = run_matrix(s, dev, "none", "full", tasks=tasks)
+            c = _tau_contrast(meta, m, variant, sign > 0)
+            if c is None:
+                continue
+            hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
+            which = "highest minus lowest τ" if sign > 0 else "lowest minus highest τ"
+            rows.append(_contrast_row(4, model, hc, f"full-size score, {which}{label}", +1, role=role,
+                                      variant=variant, subject=task_type + label))
+    return rows
+
+
+def _reference_taus(meta: pd.DataFrame, m: np.ndarray, variant: str, seeds: list[str],
+                    fixed: str | None) -> dict[str, str]:
+    """Per compared seed, the single τ to compare with: ``fixed``, else the best τ by mean value over
+    the *other* seeds (no τ for a seed when no other seed has the sweep)."""
+    if fixed is not None:
+        return dict.fromkeys(seeds, str(fixed))
+    sweep = meta[meta["variant"] == variant].assign(v=m[0, (meta["variant"] == variant).to_numpy()])
+    out = {}
+    for s in seeds:
+        rest = sweep[sweep["seed"] != s]
+        if not rest.empty:
+            out[s] = str(rest.groupby("tau")["v"].mean().idxmax())
+    return out
+
+
+def primary_aggregation(scores: pd.DataFrame, dev: dict, st: dict[str, Any], role: str = PRIMARY,
+                        method: str | None = None, agg: str | None = None) -> list[dict[str, Any]]:
+    rows = []
+    variant = core_variant(scores)
+    method = method or st["primary"]["method"]
+    aggs = sorted(set(scores.loc[scores["kind"].isin(["multi_temperature", "soup"]), "variant"]))
+    first = [v for v in aggs if (scores.loc[scores["variant"] == v, "kind"] == "multi_temperature").any()]
+    agg = agg or st["primary"]["aggregation"] or (first or aggs or [None])[0]
+    if variant is None or agg is None or method not in set(scores["method"]):
+        return rows
+    fixed = st["primary"]["reference_tau"]
+    fixed = None if fixed is None else str(fixed)
+    for model, s in scores.groupby("model"):
+        meta, m = run_matrix(s, dev, method, "tradeoff")
+        a_sel = meta["variant"] == agg
+        if not a_sel.any():
+            continue
+        seeds = sorted(set(meta.loc[a_sel, "seed"]), key=str)
+        ref = _reference_taus(meta, m, variant, seeds, fixed)
+        cols, taus_used = [], []
+        for sd in seeds:
+            b = (meta["variant"] == variant) & (meta["tau"] == ref.get(sd)) & (meta["seed"] == sd)
+            a = a_sel & (meta["seed"] == sd)
+            if b.any():
+                cols.append(m[:, a.to_numpy()].mean(axis=1) - m[:, b.to_numpy()].mean(axis=1))
+                taus_used.append(ref[sd])
+        c = np.column_stack(cols) if cols else np.zeros((m.shape[0], 0))
+        hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
+        how = f"τ={fixed} (pre-specified)" if fixed else "best τ chosen on the other seeds"
+        kw = {"note": "no other seed to choose the reference τ on (set findings.primary.reference_tau)"} \
+            if not cols and seeds and not fixed else {}
+        dim = str(s.loc[s["method"] == method, "dim_num"].min()).removesuffix(".0")
+        rows.append(_contrast_row(5, model, hc, f"(full + compressed)/2, aggregation minus {variant} at the "
+                                  f"reference τ ({how})", +1, role=role, variant=agg, method=method, dim=dim,
+                                  subject=f"vs {variant} τ={','.join(sorted(set(taus_used))) or '–'}", **kw))
+    return rows
+
+
+def primary_crop_vs_dropout(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
+                            exclude: frozenset[str] = frozenset(), role: str = PRIMARY) -> list[dict[str, Any]]:
+    rows = []
+    crop, drop = core_variant(scores, "crop"), core_variant(scores, "dropout")
+    if crop is None or drop is None:
+        return rows
+    label = " without same-domain tasks" if exclude else ""
+    for model, s in scores.groupby("model"):
+        meta, m = run_matrix(s, dev, "none", "full", exclude_tasks=exclude)
+        shared = set(meta.loc[meta["variant"] == crop, "tau"]) & set(meta.loc[meta["variant"] == drop, "tau"])
+        a = (meta["variant"] == crop) & meta["tau"].isin(shared)
+        b = (meta["variant"] == drop) & meta["tau"].isin(shared)
+        c, _ = paired_by_seed(meta, m, a, b)
+        hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
+        rows.append(_contrast_row(6, model, hc, f"full-size score, {crop} minus {drop}, averaged over the shared τ "
+                                  f"within each seed{label}", +1, role=role, variant=f"{crop} vs {drop}",
+                                  subject=f"τ ∈ {{{', '.join(sorted(shared, key=tau_float))}}}{label}"))
+    return rows
+
+
+def primary_matryoshka(scores: pd.DataFrame, dev: dict, st: dict[str, Any], floor: pd.DataFrame,
+                       exclude: frozenset[str] = frozenset(), role: str = PRIMARY) -> list[dict[str, Any]]:
+    rows = []
+    variant = core_variant(scores)
+    mrls = sorted(set(scores.loc[scores["kind"].isin(["matryoshka", "matryoshka2d"]), "variant"]))
+    mrl = st["primary"]["matryoshka"] or (mrls or [None])[0]
+    if variant is None or mrl is None or "truncation" not in set(scores["method"]):
+        return rows
+    label = " without same-domain tasks" if exclude else ""
+    for model, s in scores.groupby("model"):
+        meta, m = run_matrix(s, dev, "truncation", "score", exclude_tasks=exclude)
+        taus = [t for t in _taus(meta, variant) if np.isfinite(tau_float(t))]
+        if not taus or not (meta["variant"] == mrl).any():
+            continue
+        c, _ = paired_by_seed(meta, m, (meta["variant"] == variant) & (meta["tau"] == taus[-1]),
+                              meta["variant"] == mrl)
+        hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
+        margin = effective_margin(st, floor_of(floor, model))
+        dim = str(s.loc[s["method"] == "truncation", "dim_num"].min()).removesuffix(".0")
+        rows.append(_contrast_row(7, model, hc, f"truncated score, {variant} at τ={taus[-1]} minus {mrl}, "
+                                  f"non-inferiority margin {margin:.3f}{label}", +1, role=role, shift=margin,
+                                  variant=f"{variant} vs {mrl}", method="truncation", dim=dim,
+                                  subject=f"{variant} τ={taus[-1]} vs {mrl}{label}", margin=margin))
+    return rows
+
+
+# ---- the sensitivity analyses --------------------------------------------------------------------
 
 
 def claim_id_falls(ids: pd.DataFrame) -> list[dict[str, Any]]:
@@ -156,6 +579,7 @@ def _largest(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def claim_id_predicts_retention(scores: pd.DataFrame, ids: pd.DataFrame) -> list[dict[str, Any]]:
+    """Spearman ρ over all runs of a model: descriptive only (runs sharing τ are not independent draws)."""
     rows = []
     targets = [("truncation", _smallest)] + [("binarization", _smallest), ("binarization", _largest)]
     seen = set()
@@ -173,8 +597,23 @@ def claim_id_predicts_retention(scores: pd.DataFrame, ids: pd.DataFrame) -> list
                 seen.add(key)
                 est = spearman_ci(g["id"], g["retention_cc"])
                 rows.append(_row(3, model, est, "Spearman ρ(ID, chance-corrected retention) over runs", "runs",
-                                 "< 0", verdict(est, -1, min_n=MIN_RUNS_FOR_RHO), subject=est_name, sample=sample,
-                                 method=method, dim=str(dim), variant="all runs"))
+                                 "< 0", DESCRIPTIVE, role=DESCRIPTIVE, subject=est_name, sample=sample,
+                                 method=method, dim=str(dim), variant="all runs",
+                                 note="runs sharing τ are not independent: no verdict"))
+    return rows
+
+
+def stratified_sensitivity(scores: pd.DataFrame, ids: pd.DataFrame, st: dict[str, Any]) -> list[dict[str, Any]]:
+    """The primary within-τ test for every other (estimator, sample, method)."""
+    rows = []
+    pr = st["primary"]
+    samples = [s for s, _ in id_samples(ids)] if "sample" in ids.columns else [pr["id_sample"]]
+    for method in [m for m in ("truncation", "binarization") if m in set(scores["method"])]:
+        for sample in samples:
+            for est in sorted(set(ids["estimator"])):
+                if (est, sample, method) == (pr["id_estimator"], pr["id_sample"], pr["method"]):
+                    continue
+                rows += primary_id_predicts_retention(scores, ids, st, est, sample, method, role=SENSITIVITY)
     return rows
 
 
@@ -197,38 +636,8 @@ def _by_seed(df: pd.DataFrame, value: str) -> pd.Series:
     return df.groupby("seed")[value].mean()
 
 
-def claim_aggregation(scores: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = []
-    variant = core_variant(scores)
-    if variant is None:
-        return rows
-    runs = per_run(scores, "score")
-    full = runs[runs["method"] == "none"][["run", "score"]].rename(columns={"score": "full"})
-    aggs = sorted(set(scores.loc[scores["kind"].isin(["multi_temperature", "soup"]), "variant"]))
-    for method in ("truncation", "binarization"):
-        comp = _smallest(runs[runs["method"] == method])
-        if comp.empty:
-            continue
-        t = comp.merge(full, on="run")
-        t["tradeoff"] = (t["full"] + t["score"]) / 2
-        for model, m in t.groupby("model"):
-            single = m[m["variant"] == variant]
-            if single.empty:
-                continue
-            best_tau = single.groupby("tau")["tradeoff"].mean().idxmax()
-            best = _by_seed(single[single["tau"] == best_tau], "tradeoff")
-            for agg in aggs:
-                a = m[m["variant"] == agg]
-                if a.empty:
-                    continue
-                est, how = diff_estimate(_by_seed(a, "tradeoff"), best)
-                rows.append(_row(5, model, est, f"(full + compressed)/2 of the aggregation minus {variant} at its "
-                                 f"best τ, {how}", "seeds", "> 0", verdict(est, +1), variant=agg,
-                                 method=method, dim=str(m["dim"].iloc[0]), subject=f"vs {variant} τ={best_tau}"))
-    return rows
-
-
 def claim_crop_vs_dropout(scores: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per shared τ: crop minus dropout, paired by seed."""
     rows = []
     crop, drop = core_variant(scores, "crop"), core_variant(scores, "dropout")
     if crop is None or drop is None:
@@ -236,23 +645,17 @@ def claim_crop_vs_dropout(scores: pd.DataFrame) -> list[dict[str, Any]]:
     full = per_run(scores[scores["method"] == "none"], "score")
     for model, m in full.groupby("model"):
         c, d = m[m["variant"] == crop], m[m["variant"] == drop]
-        pairs = []
         for tau in sorted(set(c["tau"]) & set(d["tau"]), key=float):
             a, b = _by_seed(c[c["tau"] == tau], "score"), _by_seed(d[d["tau"] == tau], "score")
             est, how = diff_estimate(a, b)
             rows.append(_row(6, model, est, f"full-size score, {crop} minus {drop}, {how}", "seeds", "> 0",
-                             verdict(est, +1), variant=f"{crop} vs {drop}", subject=f"τ={tau}"))
-            shared = a.index.intersection(b.index)
-            pairs += list((a[shared] - b[shared]).to_numpy())
-        if pairs:
-            est = mean_ci(pairs)
-            rows.append(_row(6, model, est, f"full-size score, {crop} minus {drop}, paired by (τ, seed)",
-                             "(τ, seed) pairs", "> 0", verdict(est, +1), variant=f"{crop} vs {drop}",
-                             subject="all τ"))
+                             verdict(est, +1), p_value=diff_p(a, b), variant=f"{crop} vs {drop}", subject=f"τ={tau}"))
     return rows
 
 
-def claim_matryoshka(scores: pd.DataFrame) -> list[dict[str, Any]]:
+def claim_matryoshka(scores: pd.DataFrame, margin: float = NONINF_MARGIN,
+                     margins: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Every (Matryoshka run, comparison τ, smallest two dims) as a non-inferiority row."""
     rows = []
     variant = core_variant(scores)
     mrls = sorted(set(scores.loc[scores["kind"].isin(["matryoshka", "matryoshka2d"]), "variant"]))
@@ -260,6 +663,7 @@ def claim_matryoshka(scores: pd.DataFrame) -> list[dict[str, Any]]:
         return rows
     trunc = per_run(scores[scores["method"] == "truncation"], "score")
     for model, m in trunc.groupby("model"):
+        mg = (margins or {}).get(model, margin)
         dims = sorted(m["dim_num"].dropna().unique())[:2]
         sweep = m[m["variant"] == variant]
         if sweep.empty:
@@ -275,28 +679,133 @@ def claim_matryoshka(scores: pd.DataFrame) -> list[dict[str, Any]]:
                     for tau, label in comps:
                         a = _by_seed(sweep[(sweep["tau"] == tau) & (sweep["dim_num"] == dim)], "score")
                         est, how = diff_estimate(a, b)
-                        shifted = Estimate(est.value + NONINF_MARGIN, est.lo + NONINF_MARGIN,
-                                           est.hi + NONINF_MARGIN, est.n)
+                        shifted = Estimate(est.value + mg, est.lo + mg, est.hi + mg, est.n)
                         v = verdict(shifted, +1)
-                        note = {"note": f"CI spans -{NONINF_MARGIN}"} if v == INCONCLUSIVE and est.n >= 2 and not \
-                            math.isnan(est.lo) else {}
+                        note = {"note": f"CI spans -{mg:.3f}"} if v == INCONCLUSIVE and est.n >= 2 and not \
+                            math.isnan(est.lo) and est.lo != est.hi else {}
                         rows.append(_row(7, model, est, f"truncated score, {variant} minus the Matryoshka run, {how}",
-                                         "seeds", f"> -{NONINF_MARGIN}", v, **note, variant=f"{variant} vs {mrl}",
-                                         method="truncation", dim=str(int(dim)),
+                                         "seeds", f"> -{mg:.3f}", v, **note, p_value=diff_p(a, b, mg),
+                                         variant=f"{variant} vs {mrl}", method="truncation", dim=str(int(dim)),
                                          subject=f"{variant} τ={tau} ({label}) vs {mrl} τ={mrl_tau}"))
     return rows
 
 
-def findings_table(scores: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
-    """Every claim's rows (see module docstring); one row per test."""
-    rows = (claim_id_falls(ids) + claim_retention_rises(scores) + claim_id_predicts_retention(scores, ids)
-            + claim_task_type_tradeoff(scores) + claim_aggregation(scores) + claim_crop_vs_dropout(scores)
-            + claim_matryoshka(scores))
+def _holm_within(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Holm-adjust the sensitivity rows' p-values within (claim, model); a row's verdict then needs
+    its adjusted p < alpha as well as its CI on the claimed side."""
+    df = df.copy()
+    df["p_holm"] = math.nan
+    sens = df["role"] == SENSITIVITY
+    for _, g in df[sens].groupby(["claim", "model"]):
+        df.loc[g.index, "p_holm"] = holm(g["p_value"].to_numpy(float))
+    bad = sens & df["verdict"].isin([REPRODUCED, CONTRADICTED]) & ~(df["p_holm"] < alpha)
+    df.loc[bad, "note"] = [f"Holm-adjusted p = {p:.3f} ≥ {alpha:g}" if not math.isnan(p) else "no test p-value"
+                           for p in df.loc[bad, "p_holm"]]
+    df.loc[bad, "verdict"] = INCONCLUSIVE
+    return df
+
+
+def claim_verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """One verdict per (claim, model), from its primary rows alone (claim 4: both parts must hold,
+    either part contradicted contradicts the claim)."""
+    rows = []
+    prim = table[table["role"] == PRIMARY]
+    for (claim, model), g in prim.groupby(["claim", "model"]):
+        vs = list(g["verdict"])
+        if all(v == REPRODUCED for v in vs):
+            v = REPRODUCED
+        elif any(v == CONTRADICTED for v in vs):
+            v = CONTRADICTED
+        else:
+            v = INCONCLUSIVE
+        rows.append({"claim": claim, "model": model, "verdict": v, "tests": len(g)})
+    return pd.DataFrame(rows, columns=["claim", "model", "verdict", "tests"])
+
+
+def power_table(table: pd.DataFrame, st: dict[str, Any], n_taus: int = 3) -> pd.DataFrame:
+    """Per primary row: the seeds its test would need for ``st['power']`` at the observed effect and
+    noise (t-test approximation; for claims 1 and 3 also the exact permutation test's floor), at the
+    current evaluation items and with 4× as many."""
+    rows = []
+    alpha, power = st["alpha"], st["power"]
+    for r in table[table["role"] == PRIMARY].itertuples():
+        effect, sd, se_item = float(r.effect), float(r.sd_seed), float(r.se_item) if np.isfinite(r.se_item) else 0.0
+        margin = float(getattr(r, "margin", math.nan)) if hasattr(r, "margin") else math.nan
+        if r.claim == 7 and np.isfinite(margin):
+            effect += margin
+        if r.claim == 3:
+            need = _rho_runs_needed(effect, alpha, power, n_taus)
+            need4 = need
+        else:
+            need = seeds_needed(effect, sd, se_item, power, alpha)
+            need4 = seeds_needed(effect, sd, se_item / 2, power, alpha)
+        if r.claim in (1, 3) and sd == 0 and se_item == 0 and effect != 0:
+            need = need4 = 2.0  # no spread: only the permutation test's floor limits it
+        if r.claim in (1, 3) and np.isfinite(need):
+            floor = math.ceil(math.log(2 / alpha) / math.log(math.factorial(n_taus))) if n_taus > 1 else math.inf
+            need, need4 = max(need, floor), max(need4, floor)
+        rows.append({"claim": r.claim, "model": r.model, "subject": r.subject, "effect": effect, "sd_seed": sd,
+                     "se_item": se_item, "n_now": int(r.n), "seeds_needed": need, "seeds_needed_4x_items": need4})
+    return pd.DataFrame(rows)
+
+
+def _rho_runs_needed(rho: float, alpha: float, power: float, n_taus: int) -> float:
+    """Seeds per τ for a within-τ correlation of size ρ (Fisher z; runs = strata × seeds)."""
+    if not np.isfinite(rho) or rho == 0 or abs(rho) >= 1:
+        return math.nan if not np.isfinite(rho) or rho == 0 else float(2)
+    z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
+    runs = (z / math.atanh(abs(rho))) ** 2 + 3 + (n_taus - 1)
+    return float(math.ceil(runs / n_taus))
+
+
+def findings_table(scores: pd.DataFrame, ids: pd.DataFrame, items_reps: pd.DataFrame | None = None,
+                   config: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Every claim's rows (see module docstring): primary, sensitivity (Holm within claim and model),
+    guard and descriptive rows; one row per test."""
+    st = findings_settings(config)
+    dev = item_deviations(items_reps)
+    floor = noise_floor(scores)
+    margins = {m: effective_margin(st, floor_of(floor, m)) for m in set(scores["model"])}
+    same = frozenset(same_domain_tasks(config))
+    rows = primary_id_falls(ids, st) + primary_retention_rises(scores, dev, st) \
+        + primary_id_predicts_retention(scores, ids, st) + primary_tradeoff(scores, dev, st) \
+        + primary_aggregation(scores, dev, st) + primary_crop_vs_dropout(scores, dev, st) \
+        + primary_matryoshka(scores, dev, st, floor)
+    primary_keys = {(r["claim"], r["model"], r.get("variant", ""), r.get("subject", ""), r.get("sample", ""),
+                     r.get("method", ""), r.get("dim", "")) for r in rows}
+    sens = claim_id_falls(ids) + claim_retention_rises(scores) + stratified_sensitivity(scores, ids, st) \
+        + partial_id_effect(scores, ids, st) + across_family_forecast(scores, ids, st) \
+        + claim_task_type_tradeoff(scores) + claim_crop_vs_dropout(scores) + claim_matryoshka(scores, margins=margins)
+    for method in ("truncation", "binarization"):
+        aggs = sorted(set(scores.loc[scores["kind"].isin(["multi_temperature", "soup"]), "variant"]))
+        for agg in aggs:
+            if (method, agg) != (st["primary"]["method"], _primary_agg(scores, st)):
+                sens += primary_aggregation(scores, dev, st, role=SENSITIVITY, method=method, agg=agg)
+    if same:
+        sens += primary_retention_rises(scores, dev, st, same, SENSITIVITY) \
+            + primary_tradeoff(scores, dev, st, same, SENSITIVITY) \
+            + primary_crop_vs_dropout(scores, dev, st, same, SENSITIVITY) \
+            + primary_matryoshka(scores, dev, st, floor, same, SENSITIVITY)
+    for r in sens:
+        r.setdefault("role", SENSITIVITY)
+        key = (r["claim"], r["model"], r.get("variant", ""), r.get("subject", ""), r.get("sample", ""),
+               r.get("method", ""), r.get("dim", ""))
+        if r["role"] == SENSITIVITY and r["claim"] == 1 and key in primary_keys:
+            continue  # the primary row itself
+        rows.append(r)
     df = pd.DataFrame(rows)
-    for c in COLUMNS:
+    for c in [*COLUMNS, "margin", "n_runs"]:
         if c not in df.columns:
-            df[c] = "" if c not in ("effect", "ci_lo", "ci_hi", "n", "p_value") else math.nan
-    return df[COLUMNS].fillna({"variant": "", "subject": "", "sample": "", "method": "", "dim": "", "note": ""})
+            df[c] = "" if c not in ("effect", "ci_lo", "ci_hi", "n", "p_value", "p_holm", "sd_seed", "se_item",
+                                    "margin", "n_runs") else math.nan
+    df = _holm_within(df, st["alpha"])
+    text_cols = {"variant": "", "subject": "", "sample": "", "method": "", "dim": "", "note": ""}
+    return df[[*COLUMNS, "margin"]].fillna(text_cols)
+
+
+def _primary_agg(scores: pd.DataFrame, st: dict[str, Any]) -> str | None:
+    aggs = sorted(set(scores.loc[scores["kind"] == "multi_temperature", "variant"]))
+    return st["primary"]["aggregation"] or (aggs[0] if aggs else None)
 
 
 # ---- Markdown ------------------------------------------------------------------------------------
@@ -304,26 +813,55 @@ def findings_table(scores: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
 
 def _md_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines)
 
 
-def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFrame) -> str:
-    """results/findings.md: the verdict counts, then one table per claim."""
+def _p(p: float) -> str:
+    return "–" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3f}"
+
+
+def _show(g: pd.DataFrame, holm_col: bool = False) -> pd.DataFrame:
+    """A claim's rows as display cells."""
+    show = g.copy()
+    show["effect [95% CI] (n)"] = [fmt_ci(r.effect, r.ci_lo, r.ci_hi, int(r.n)) + (f" {r.n_unit}" if r.n else "")
+                                   for r in g.itertuples()]
+    keep = [c for c in ["model", "variant", "subject", "sample", "method", "dim"] if (show[c] != "").any()]
+    show["p"] = [_p(p) for p in g["p_value"]]
+    extra = ["p"]
+    if holm_col:
+        show["Holm p"] = [_p(p) for p in g["p_holm"]]
+        extra.append("Holm p")
+    cols = [*keep, "statistic", "effect [95% CI] (n)", *extra, "expected", "verdict", "note"]
+    return show[cols]
+
+
+def _primary_why(claim: int, st: dict[str, Any]) -> str:
+    pr = st["primary"]
+    return PRIMARY_WHY[claim].format(est=pr["id_estimator"], sample=pr["id_sample"], method=pr["method"])
+
+
+def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFrame,
+                      config: dict[str, Any] | None = None, have_items: bool = False) -> str:
+    """results/findings.md: one verdict per claim from its primary test, why that test, the noise
+    floor, the power table, then per claim the primary rows, the sensitivity rows apart."""
+    st = findings_settings(config)
     parts = ["# Findings: the paper's claims as tests", "",
-             "Each row is one test, per start model (the `model` column: claims can hold for one start and not "
-             "another). Effect sizes carry a 95% confidence interval and n; verdict *reproduced* = CI on the "
-             "claimed side of zero, *contradicted* = CI on the other side, *inconclusive* = CI spans zero or n "
-             "too small (one seed; < 4 runs for a correlation). Trends with τ: Spearman ρ(log τ, y) within "
-             "each seed, mean over seeds with a t-interval over seeds; a trend verdict also needs its exact "
-             "permutation test (y permuted within seeds, Page's test) at p < 0.05. ID vs retention: "
-             "Spearman ρ over runs, "
-             "Fisher-z interval. Comparisons: mean difference paired by seed (t-interval), else Welch. Scores "
-             "are means over the tasks of a task type, then over task types; retention is chance-corrected. "
-             "Uncertainty is over training seeds only: the evaluation items are fixed (item-level noise is "
-             "not included).", ""]
+             "One pre-specified **primary test** per claim (config `findings.primary`) gives the claim's verdict. "
+             "Every other row is a **sensitivity analysis**: its p-value is Holm-adjusted within the claim and "
+             "model, and it never changes the verdict. *Descriptive* rows have no verdict. Each row is per start "
+             "model (`model`). Verdicts: *reproduced* = 95% CI on the claimed side of zero (and, where the row "
+             "has a test, p < " f"{st['alpha']:g}), *contradicted* = CI on the other side, *inconclusive* = CI "
+             "spans zero, n too small, or a zero-width interval (no spread over seeds). Scores are means over the "
+             "tasks of a task type, then over task types; retention is chance-corrected (nDCG@10's chance is "
+             "that of a random ranking of the task's corpus, accuracy's 1/classes).", ""]
+    noise = ("seeds and evaluation items (hierarchical bootstrap: seeds resampled, and within a resample the "
+             "same LeeSTS documents and BBC headline queries for every run)" if have_items else
+             "seeds only (no item replicates were available for this run)")
+    parts += [f"Primary contrasts carry the noise of {noise}; their interval is mean ± t × bootstrap SE (the seed "
+              "part of the variance with seeds − 1 degrees of freedom, Welch-Satterthwaite).", ""]
     seeds = scores.groupby(["model", "variant"])["seed"].nunique()
     parts += ["Seeds per variant: " + "; ".join(f"{m}/{v} {n}" for (m, v), n in seeds.items()) + ".", ""]
     if "sample" in ids.columns:
@@ -332,26 +870,90 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
                   ""]
     if table.empty:
         return "\n".join([*parts, "No claim could be tested on this run's tables."]) + "\n"
-    counts = table.groupby(["claim", "verdict"]).size().unstack(fill_value=0)
-    counts.insert(0, "claim_text", [CLAIMS[c] for c in counts.index])
-    parts += ["## Verdicts per claim (number of tests)", _md_table(counts.reset_index()), ""]
+    verdicts = claim_verdicts(table)
+    if len(verdicts):
+        v = verdicts.assign(claim_text=[CLAIMS[c] for c in verdicts["claim"]])
+        parts += ["## Verdict per claim (primary test only)", "",
+                  _md_table(v[["claim", "claim_text", "model", "verdict", "tests"]]), "",
+                  "`tests` > 1: the claim has several parts and each must hold (claim 4).", ""]
+    parts += ["## The primary tests and why", ""]
+    parts += [f"- Claim {c}: {_primary_why(c, st)}" for c in sorted(set(table["claim"])) if c in PRIMARY_WHY]
+    parts += [""]
+    parts += _noise_floor_md(scores, st)
+    power = power_table(table, st, n_taus=max(1, _n_taus(scores)))
+    if len(power):
+        pw = power.assign(**{c: power[c].map(_num) for c in ("effect", "sd_seed", "se_item")},
+                          **{c: power[c].map(_count) for c in ("seeds_needed", "seeds_needed_4x_items")})
+        parts += ["## Power: seeds the primary test would need", "",
+                  f"At the observed effect and noise, the seeds each primary test needs for {st['power']:.0%} power "
+                  f"at α = {st['alpha']:g} (paired t-test approximation with the seed sd and the item part of the "
+                  "SE, which more seeds do not shrink; claims 1 and 3 also need enough seeds for their exact "
+                  "permutation test to reach α; claim 3 counts seeds per τ stratum). `∞`: the item noise alone "
+                  "keeps the test out of reach: more evaluation items are needed. 'inconclusive' with "
+                  "`seeds_needed` far above `n_now` means too few seeds, not no effect.", "",
+                  _md_table(pw), ""]
+    same = same_domain_tasks(config)
+    if same:
+        parts += ["## Tasks that share a domain with the training corpus", "",
+                  f"{', '.join(same)} draw on a source the training corpus also uses "
+                  f"({', '.join(map(str, config['training']['corpus']))}): fine-tuning adapts to their domain, "
+                  "which lifts their full-size scores apart from τ. Every score-based primary test is repeated "
+                  "without them as a sensitivity row ('without same-domain tasks').", ""]
     for claim, g in table.groupby("claim"):
-        show = g.copy()
-        show["effect [95% CI] (n)"] = [fmt_ci(r.effect, r.ci_lo, r.ci_hi, int(r.n)) + (f" {r.n_unit}" if r.n else "")
-                                       for r in g.itertuples()]
-        keep = [c for c in ["model", "variant", "subject", "sample", "method", "dim"] if (show[c] != "").any()]
-        extra = []
-        if g["p_value"].notna().any():
-            show["perm. p"] = [f"{p:.3f}" if not math.isnan(p) else "–" for p in g["p_value"]]
-            extra = ["perm. p"]
-        show = show[[*keep, "effect [95% CI] (n)", *extra, "expected", "verdict", "note"]]
-        parts += [f"## Claim {claim}: {CLAIMS[claim]}", "", f"Statistic: {g['statistic'].iloc[0]}.", "",
-                  _md_table(show), ""]
+        parts += [f"## Claim {claim}: {CLAIMS[claim]}", ""]
+        for role, title, holm_col in [(PRIMARY, "Primary test", False),
+                                      (GUARD, "Absolute compressed score beside retention", False),
+                                      (SENSITIVITY, "Sensitivity analyses (Holm-adjusted within the claim)", True),
+                                      (DESCRIPTIVE, "Descriptive (no verdict)", False)]:
+            r = g[g["role"] == role]
+            if r.empty:
+                continue
+            parts += [f"### {title}", ""]
+            if role == GUARD:
+                parts += ["Retention can rise because the full-size score falls: a τ whose compressed score is "
+                          "lower is not a win after compression, whatever its retention.", ""]
+            if role == SENSITIVITY and claim == 2:
+                trunc = r[r["method"] == "truncation"]
+                if len(trunc):
+                    ok = trunc.groupby("model")["verdict"].apply(lambda v: (v == REPRODUCED).all())
+                    parts += ["At every truncation dim (all dims must hold): " + "; ".join(
+                        f"{m} {'yes' if y else 'no'}" for m, y in ok.items()) + ".", ""]
+            parts += [_md_table(_show(r, holm_col)), ""]
     missing = sorted(set(CLAIMS) - set(table["claim"]))
     if missing:
         parts += ["## Not testable on this run", ""]
         parts += [f"- Claim {c}: {CLAIMS[c]} (the variants it needs are not in this config)" for c in missing]
     return "\n".join(parts) + "\n"
+
+
+def _num(v: float) -> str:
+    return "–" if not np.isfinite(v) else f"{v:.3f}"
+
+
+def _count(v: float) -> str:
+    return "–" if isinstance(v, float) and math.isnan(v) else "∞" if v == math.inf else str(int(v))
+
+
+def _n_taus(scores: pd.DataFrame) -> int:
+    v = core_variant(scores)
+    return 0 if v is None else int(scores.loc[scores["variant"] == v, "tau"].nunique())
+
+
+def _noise_floor_md(scores: pd.DataFrame, st: dict[str, Any]) -> list[str]:
+    floor = noise_floor(scores)
+    head = ["## Noise floor: a lossless quantizer against the float score", ""]
+    if floor.empty:
+        return [*head, "No lossless quantizer (float16, bfloat16, int8) was scored at the native dim: the noise "
+                f"floor is not measured, and claim 7's margin stays {st['margin']:g}.", ""]
+    f = floor.assign(max_abs_gap=floor["max_abs_gap"].map(_num), mean_gap=floor["mean_gap"].map(_num))
+    margins = "; ".join(f"{m} {effective_margin(st, floor_of(floor, m)):.3f} (floor {floor_of(floor, m):.3f})"
+                        for m in sorted(set(floor["model"])))
+    return [*head, "The same run scored from its float embeddings and from a practically lossless code of them at "
+            "the native dim should score the same; the gap is evaluation noise (chiefly k-means in clustering). "
+            "A difference between runs smaller than this floor is not evidence. Largest |gap| over runs:", "",
+            _md_table(f), "",
+            f"Margins are set relative to it: claim 7's non-inferiority margin = max({st['margin']:g}, "
+            f"{st['margin_noise_multiple']:g} × floor on the mean over task types): {margins}.", ""]
 
 
 def item_noise_markdown(items: pd.DataFrame, scores: pd.DataFrame) -> str:
@@ -377,14 +979,19 @@ def item_noise_markdown(items: pd.DataFrame, scores: pd.DataFrame) -> str:
         _md_table(comp), ""])
 
 
-def write_findings(tables: dict[str, str], out_md: str, out_csv: str) -> pd.DataFrame:
-    """findings.csv and findings.md (with the item-level section when ``tables["item_noise"]`` exists)."""
+def write_findings(tables: dict[str, str], out_md: str, out_csv: str,
+                   config: dict[str, Any] | None = None) -> pd.DataFrame:
+    """findings.csv and findings.md (with the item-level section when ``tables["item_noise"]`` exists;
+    item replicates from ``tables["item_reps"]`` enter the primary contrasts)."""
     scores = pd.read_parquet(Path(tables["scores"]).with_suffix(".parquet"))
     ids = pd.read_parquet(Path(tables["intrinsic_dim"]).with_suffix(".parquet"))
-    table = findings_table(scores, ids)
+    reps = None
+    if tables.get("item_reps") and Path(tables["item_reps"]).is_file():
+        reps = pd.read_parquet(tables["item_reps"]).astype({"dim": str, "run": str, "task": str})
+    table = findings_table(scores, ids, reps, config)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_csv, index=False)
-    text = findings_markdown(table, scores, ids)
+    text = findings_markdown(table, scores, ids, config, have_items=reps is not None and not reps.empty)
     if tables.get("item_noise") and Path(tables["item_noise"]).is_file():
         text += "\n" + item_noise_markdown(pd.read_csv(tables["item_noise"], dtype={"dim": str}), scores)
     Path(out_md).write_text(text)

@@ -11,6 +11,9 @@ with few items are covered, recomputed from the cached embedding matrices (no re
   sampled articles by cosine; the bootstrap resamples *queries*.
 
 95% percentile intervals from ``n_boot`` fixed-seed resamples.  Real MTEB tasks are not covered.
+Every run draws the same resamples (one fixed seed for all), so replicate k of two runs scores
+the same documents / queries: the replicates (``item_noise_reps.parquet``) are paired across
+runs, which is what the hierarchical bootstrap of the findings needs.
 """
 
 from __future__ import annotations
@@ -90,9 +93,10 @@ def _matrices(emb_dir: Path, variants: list[tuple[str, str]]) -> dict[tuple[str,
 
 
 def item_noise(config: dict[str, Any], runs: list[str], emb_root: str, out_csv: str,
-               n_boot: int = 1000) -> pd.DataFrame:
+               n_boot: int = 1000, out_reps: str | None = None) -> pd.DataFrame:
     """Per run, task and (method, dim) among full size and truncation to the smallest dim: the score
-    recomputed from cached embeddings with its 95% item-bootstrap interval."""
+    recomputed from cached embeddings with its 95% item-bootstrap interval; with ``out_reps``, every
+    replicate score too (columns run, task, method, dim, rep, score; paired across runs)."""
     from .data import bbc_sample, lee_documents, lee_similarity_pairs
     from .stages import read_texts
 
@@ -102,7 +106,7 @@ def item_noise(config: dict[str, Any], runs: list[str], emb_root: str, out_csv: 
     variants = [("none", "full")]
     if "truncation" in config["compression"]["methods"] and dims:
         variants.append(("truncation", str(min(int(d) for d in dims))))
-    rows = []
+    rows, reps_all = [], []
     lee_docs, lee_pairs = (lee_documents(), lee_similarity_pairs()) if "LeeSTS" in tasks else ((), [])
     arts = bbc_sample(ev["max_documents"], 0) if "BBCHeadlineRetrieval" in tasks else []
     for run in runs:
@@ -122,10 +126,16 @@ def item_noise(config: dict[str, Any], runs: list[str], emb_root: str, out_csv: 
                 rows.append({"run": run, "task": task, "method": method, "dim": dim, "score_items": score,
                              "item_ci_lo": float(lo), "item_ci_hi": float(hi), "n_items": n_items,
                              "item_unit": unit, "n_boot": n_boot})
+                reps_all.append(pd.DataFrame({"run": run, "task": task, "method": method, "dim": dim,
+                                              "rep": np.arange(len(reps)), "score": reps}))
     df = pd.DataFrame(rows, columns=["run", "task", "method", "dim", "score_items", "item_ci_lo", "item_ci_hi",
                                      "n_items", "item_unit", "n_boot"])
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_csv, index=False)
+    if out_reps:
+        cols = ["run", "task", "method", "dim", "rep", "score"]
+        reps_df = pd.concat(reps_all, ignore_index=True) if reps_all else pd.DataFrame(columns=cols)
+        reps_df.to_parquet(out_reps, index=False)
     return df
 
 

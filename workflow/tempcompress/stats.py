@@ -10,7 +10,15 @@ same evaluation data.  All intervals are 95% and two-sided.
   variance (1 + ρ²/2) / (n - 3).
 - ``seed_trend``: a trend with temperature: Spearman's ρ(log τ, y) within each seed, then the
   t-interval of its mean over seeds; ``trend_pvalue``: its exact permutation test (Page).
-- ``verdict``: reproduced / contradicted / inconclusive from a CI and the expected sign.
+- ``verdict``: reproduced / contradicted / inconclusive from a CI and the expected sign; a
+  zero-width interval (identical values across seeds) is inconclusive unless an exact test's
+  p-value carries the evidence.
+- ``hierarchical_contrast``: a paired contrast over seeds whose noise comes from two sources,
+  seeds and evaluation items: seeds are resampled, and within a resample every run is scored
+  on the same item resample; the interval is mean ± t · bootstrap SE (Welch-Satterthwaite df).
+- ``ttest_p`` / ``holm``: a one-sample t-test's two-sided p and Holm's step-down adjustment
+  (sensitivity analyses are adjusted within their claim).
+- ``seeds_needed``: seeds a paired t-test would need for 80% power at an effect and noise.
 """
 
 from __future__ import annotations
@@ -174,10 +182,13 @@ def verdict(est: Estimate, expected_sign: int, min_n: int = MIN_SEEDS, p_value: 
             alpha: float = 1 - LEVEL) -> str:
     """'reproduced' if the CI lies on the expected side of zero, 'contradicted' if on the other,
     else (CI spans zero, no CI, fewer than ``min_n`` replicates, or a given test's
-    ``p_value`` ≥ alpha) 'inconclusive'."""
+    ``p_value`` ≥ alpha) 'inconclusive'.  A zero-width CI (no spread over replicates) is
+    'inconclusive' unless a test's ``p_value`` is given: then the test carries the evidence."""
     if est.n < min_n or math.isnan(est.lo) or math.isnan(est.hi):
         return INCONCLUSIVE
     if p_value is not None and not (p_value < alpha):
+        return INCONCLUSIVE
+    if p_value is None and zero_width(est):
         return INCONCLUSIVE
     if expected_sign > 0:
         if est.lo > 0:
@@ -199,3 +210,111 @@ def fmt_ci(mean: float, lo: float, hi: float, n: int, digits: int = 3) -> str:
     if math.isnan(lo) or math.isnan(hi):
         return f"{mean:.{digits}f} (n={n})"
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] (n={n})"
+
+
+def zero_width(est: Estimate) -> bool:
+    """True when an interval exists but has no width (identical values across replicates)."""
+    return not (math.isnan(est.lo) or math.isnan(est.hi)) and est.hi - est.lo <= 1e-12 * max(1.0, abs(est.value))
+
+
+def ttest_p(values: Sequence[float] | np.ndarray) -> float:
+    """Two-sided p of a one-sample t-test of mean 0; NaN for < 2 values or zero variance."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if len(x) < MIN_SEEDS or np.ptp(x) == 0:
+        return math.nan
+    return float(sps.ttest_1samp(x, 0.0).pvalue)
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN entries stay NaN and do not count as tests)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(len(p), math.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    m = len(idx)
+    running = 0.0
+    for rank, i in enumerate(idx[np.argsort(p[idx], kind="mergesort")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A paired contrast over seeds with both noise sources: the estimate, the two-sided p of
+    its t-statistic, the per-seed standard deviation and the item part of the standard error."""
+
+    est: Estimate
+    p_value: float
+    sd_seed: float
+    se_item: float
+
+
+def hierarchical_contrast(per_seed: np.ndarray, n_boot: int = 2000, seed: int = 0,
+                          level: float = LEVEL) -> Contrast:
+    """Mean over seeds of a per-seed contrast, with a paired hierarchical bootstrap interval.
+
+    ``per_seed`` has shape (item replicates, seeds): row r is every seed's contrast computed on
+    item resample r (the same items for every run), row 0 conventionally on the observed items;
+    a 1-D array means no item data (seed noise only).  Each bootstrap draw resamples the seeds
+    with replacement and takes one item replicate.  The draws' variance splits into an item part
+    (the variance over item replicates of the mean over seeds) and a seed part, rescaled by
+    n/(n-1) for the bias of resampling n seeds; the interval is mean ± t(0.975, df)·SE with the
+    Welch-Satterthwaite df (n-1 for the seed part, unbounded for the item part), and p the
+    t-statistic's.  The point estimate uses the observed items
+    (row 0).  Fewer than 2 seeds, or a zero SE, give no decisive interval.
+    """
+    c = np.atleast_2d(np.asarray(per_seed, dtype=float))
+    c = c[:, ~np.isnan(c[0])]
+    n = c.shape[1]
+    if n == 0:
+        return Contrast(Estimate(math.nan, math.nan, math.nan, 0), math.nan, math.nan, math.nan)
+    mean = float(c[0].mean())
+    sd_seed = float(c[0].std(ddof=1)) if n >= 2 else math.nan
+    se_item = float(c.mean(axis=1).std(ddof=1)) if c.shape[0] > 1 else 0.0
+    if n < MIN_SEEDS:
+        return Contrast(Estimate(mean, math.nan, math.nan, n), math.nan, sd_seed, se_item)
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, c.shape[0], n_boot)
+    cols = rng.integers(0, n, (n_boot, n))
+    draws = c[rows[:, None], cols].mean(axis=1)
+    v_item = se_item**2
+    v_seed = max(float(draws.var(ddof=1)) - v_item, 0.0) * n / (n - 1)
+    se = math.sqrt(v_seed + v_item)
+    if not se > 1e-12 * max(1.0, abs(mean)):
+        return Contrast(Estimate(mean, mean, mean, n), math.nan, sd_seed, se_item)
+    # Welch-Satterthwaite: the seed part has n - 1 degrees of freedom, the item part (hundreds of
+    # items) practically infinitely many
+    df = (v_seed + v_item) ** 2 / (v_seed**2 / (n - 1)) if v_seed > 0 else math.inf
+    tq = float(sps.t.ppf(0.5 + level / 2, df))
+    p = float(2 * sps.t.sf(abs(mean) / se, df))
+    return Contrast(Estimate(mean, mean - tq * se, mean + tq * se, n), p, sd_seed, se_item)
+
+
+def power_t(effect: float, sd_seed: float, se_item: float, n: int, alpha: float = 1 - LEVEL) -> float:
+    """Power of the two-sided t-test of a mean over n seeds with per-seed sd ``sd_seed`` and an
+    item part ``se_item`` of the standard error that more seeds do not shrink."""
+    if n < 2 or not np.isfinite(effect) or not np.isfinite(sd_seed):
+        return math.nan
+    se = math.sqrt(sd_seed**2 / n + se_item**2)
+    if se == 0:
+        return math.nan
+    nc = abs(effect) / se
+    tq = float(sps.t.ppf(1 - alpha / 2, n - 1))
+    pw = float(sps.nct.sf(tq, n - 1, nc) + sps.nct.cdf(-tq, n - 1, nc))
+    return pw if np.isfinite(pw) else float(sps.norm.sf(tq - nc))  # nct fails far in the tail
+
+
+def seeds_needed(effect: float, sd_seed: float, se_item: float = 0.0, power: float = 0.8,
+                 alpha: float = 1 - LEVEL, max_n: int = 1000) -> float:
+    """Smallest number of seeds whose t-test reaches ``power`` at this effect and noise; inf when
+    the item noise alone keeps it out of reach (more items needed), NaN without an estimate."""
+    if not (np.isfinite(effect) and np.isfinite(sd_seed)) or effect == 0:
+        return math.nan
+    for n in range(2, max_n + 1):
+        pw = power_t(effect, sd_seed, se_item, n, alpha)
+        if math.isnan(pw):
+            return math.nan
+        if pw >= power:
+            return float(n)
+    return math.inf
