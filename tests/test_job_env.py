@@ -114,3 +114,70 @@ def test_a_read_only_shared_cache_serves_jobs(tmp_path: Path) -> None:
     assert _result(out) == {"rows": 20, "dim": 384}
     assert "is read-only" in out.stderr
     assert sorted(str(p) for p in home.rglob("*")) == before
+
+
+# ---- thread limits before numpy / torch ----------------------------------------------------------
+
+SCRIPT_RUNNER = """
+import importlib.abc, json, os, runpy, sys
+seen = {{}}
+
+
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name in ("numpy", "torch") and name not in seen:
+            seen[name] = os.environ.get("OMP_NUM_THREADS")
+        return None
+
+
+class Anything:
+    # stands in for snakemake.input / output / params / wildcards: every field is empty
+    def __getattr__(self, name):
+        return Anything()
+
+    def __getitem__(self, key):
+        return Anything()
+
+    def __iter__(self):
+        return iter(())
+
+    def __bool__(self):
+        return False
+
+    def __len__(self):
+        return 0
+
+    def items(self):
+        return []
+
+
+class FakeSnakemake(Anything):
+    scriptdir = {scriptdir!r}
+    threads = 3
+    rule = {rule!r}
+    log = []
+    config = {{}}
+
+
+sys.meta_path.insert(0, Watch())
+try:
+    runpy.run_path({script!r}, init_globals={{"snakemake": FakeSnakemake()}})
+except BaseException:  # noqa: BLE001  (the stage fails on the fake inputs; only the import order counts)
+    pass
+print("RESULT " + json.dumps(seen))
+"""
+
+SCRIPTS = sorted(p.name for p in (ROOT / "workflow" / "scripts").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_thread_limits_are_set_before_numpy_or_torch_is_imported(script: str, tmp_path: Path) -> None:
+    path = ROOT / "workflow" / "scripts" / script
+    code = SCRIPT_RUNNER.format(scriptdir=str(path.parent), rule=path.stem, script=str(path))
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                         cwd=tmp_path)
+    seen = _result(out)
+    if script != "prefetch.py":  # prefetch stops at the fake config before its hub libraries load
+        assert "numpy" in seen, "the script never imported numpy: the check saw nothing"
+    assert seen == {name: "3" for name in seen}, seen

@@ -3,9 +3,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (package, also in conda envs)
 
-from tempcompress.findings import write_findings
 from tempcompress.smk import rule_context
 
-with rule_context(snakemake) as config:  # noqa: F821
+with rule_context(snakemake) as config:  # noqa: F821  (thread limits first)
+    from tempcompress.findings import write_findings
+
     sm = snakemake  # noqa: F821
     write_findings(dict(sm.input.items()), sm.output.findings, sm.output.table, config)

@@ -4,8 +4,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (package, also in conda envs)
 
 from tempcompress.smk import rule_context
-from tempcompress.stages import intrinsic_dim
 
-with rule_context(snakemake) as config:  # noqa: F821
+with rule_context(snakemake) as config:  # noqa: F821  (thread limits first)
+    from tempcompress.stages import intrinsic_dim
+
     sm = snakemake  # noqa: F821
     intrinsic_dim(config, sm.wildcards.run, sm.input.sample, sm.output.table, sm.input.eval, sm.input.texts)

@@ -3,8 +3,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (package, also in conda envs)
 
-from tempcompress.hub import prefetch
 from tempcompress.smk import rule_context
 
-with rule_context(snakemake) as config:  # noqa: F821
+with rule_context(snakemake) as config:  # noqa: F821  (thread limits first)
+    from tempcompress.hub import prefetch
+
     prefetch(config, snakemake.output.manifest)  # noqa: F821

@@ -4,9 +4,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (package, also in conda envs)
 
 from tempcompress.smk import rule_context
-from tempcompress.stages import score
 
-with rule_context(snakemake) as config:  # noqa: F821
+with rule_context(snakemake) as config:  # noqa: F821  (thread limits first)
+    from tempcompress.stages import score
+
     sm = snakemake  # noqa: F821
     score(config, sm.wildcards.run, sm.params.emb_dir, sm.input.codes, sm.output.table,
           sm.params.mteb_cache)
