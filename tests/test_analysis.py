@@ -80,8 +80,17 @@ def test_chance_levels() -> None:
     assert chance_level("BBCNewsClassification", "Classification", "accuracy") == pytest.approx(0.2)
     assert chance_level("Banking77Classification", "Classification", "accuracy") == pytest.approx(1 / 77)
     for task, ttype, metric in [("LeeSTS", "STS", "cosine_spearman"), ("X", "Clustering", "v_measure"),
-                                ("Y", "Retrieval", "ndcg_at_10")]:
+                                ("Y", "Retrieval", "ndcg_at_10")]:  # Y: corpus size unknown
         assert chance_level(task, ttype, metric) == 0.0
+    # a random ranking of 300 documents, one relevant: E[nDCG@10] = (1/300) Σ_{r≤10} 1/log2(r+1)
+    expected = sum(1 / math.log2(r + 1) for r in range(1, 11)) / 300
+    assert chance_level("BBCHeadlineRetrieval", "Retrieval", "ndcg_at_10", n_docs=300) == pytest.approx(expected)
+    assert expected == pytest.approx(0.0151, abs=1e-4)
+    rng = np.random.default_rng(0)  # and by simulation
+    ranks = np.array([rng.permutation(300)[0] + 1 for _ in range(20000)])
+    sim = np.where(ranks <= 10, 1 / np.log2(ranks + 1), 0).mean()
+    assert sim == pytest.approx(expected, rel=0.1)
+    assert chance_level("BBCHeadlineRetrieval", "Retrieval", "recall_at_10", n_docs=300) == pytest.approx(10 / 300)
     with pytest.warns(UserWarning, match="unknown"):
         assert math.isnan(chance_level("NoSuchTask", "Classification", "accuracy"))
 

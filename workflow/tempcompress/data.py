@@ -127,9 +127,25 @@ def bbc_articles() -> tuple[BBCArticle, ...]:
     return tuple(arts)
 
 
+def distinct_articles(arts: tuple[BBCArticle, ...] | list[BBCArticle]) -> list[BBCArticle]:
+    """Articles whose body and headline no earlier article has (the BBC set repeats some stories
+    under two file names): a duplicate in an evaluation sample would count one story twice and,
+    in classification, could sit on both sides of the train/test split."""
+    bodies: set[str] = set()
+    headlines: set[str] = set()
+    out = []
+    for a in arts:
+        if a.body in bodies or a.headline in headlines:
+            continue
+        bodies.add(a.body)
+        headlines.add(a.headline)
+        out.append(a)
+    return out
+
+
 def bbc_sample(max_documents: int, seed: int = 0) -> list[BBCArticle]:
-    """A fixed-seed sample of BBC articles (all of them if max_documents exceeds the count)."""
-    arts = list(bbc_articles())
+    """A fixed-seed sample of distinct BBC articles (all of them if max_documents exceeds the count)."""
+    arts = distinct_articles(bbc_articles())
     if max_documents < len(arts):
         arts = random.Random(seed).sample(arts, max_documents)
     return arts
@@ -260,7 +276,7 @@ def check_corpus_source(source: str, where: str) -> None:
 
 
 def load_corpus(sources: list[str], max_documents: int = 5000) -> list[tuple[str, ...]]:
-    """Documents (sentence tuples with >= 1 sentence) from the configured sources, in order."""
+    """Distinct documents (sentence tuples with >= 1 sentence) from the configured sources, in order."""
     docs: list[tuple[str, ...]] = []
     for source in sources:
         kind, _, ref = source.partition(":")
@@ -277,7 +293,7 @@ def load_corpus(sources: list[str], max_documents: int = 5000) -> list[tuple[str
             docs += _hf_documents(ref, max_documents)
         else:
             check_corpus_source(source, "training.corpus")
-    return docs[:max_documents]
+    return list(dict.fromkeys(docs))[:max_documents]  # a repeated document would pair a text with itself
 
 
 def unique_sentences(docs: list[tuple[str, ...]]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import warnings
 from functools import cache
 from pathlib import Path
@@ -43,14 +44,58 @@ def mteb_n_classes(task: str, task_type: str) -> int | None:
     return None
 
 
-def chance_level(task: str, task_type: str, metric: str) -> float:
-    """Score of an uninformative embedding: 1/n_classes for accuracy / F1, 0 for rank measures.
+@cache
+def mteb_retrieval_size(task: str) -> tuple[int, float] | None:
+    """(documents, mean relevant documents per query) of an MTEB retrieval task from the descriptive
+    statistics mteb ships (no download); None where they are missing."""
+    spec = importlib.util.find_spec("mteb")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "descriptive_stats" / "Retrieval" / f"{task}.json"
+    if not path.is_file():
+        return None
+    stats = json.loads(path.read_text())
+    for split in ("test", "dev", "validation", *stats):
+        s = stats.get(split) or {}
+        rel = (s.get("relevant_docs_statistics") or {}).get("average_relevant_docs_per_query")
+        if s.get("num_documents") and rel:
+            return int(s["num_documents"]), float(rel)
+    return None
 
-    Spearman / Pearson, v-measure and nDCG / MAP / MRR / recall are ~0 for random embeddings
-    (nDCG@10 of a random ranking over a corpus of N documents is O(10/N)).  NaN (with a
-    warning) where the class count of a classification task is unknown.
+
+def random_ranking_score(metric: str, n_docs: int, n_relevant: float = 1.0) -> float | None:
+    """Expected score of a uniformly random ranking of ``n_docs`` documents, ``n_relevant`` of them
+    relevant, for ndcg_at_k, recall_at_k, precision_at_k and mrr_at_k (one relevant document);
+    None for other metrics.  nDCG@10 over 300 documents with one relevant: 0.0151."""
+    m = re.fullmatch(r"(ndcg|recall|precision|mrr)_at_(\d+)", str(metric).lower())
+    if m is None or n_docs < 1:
+        return None
+    kind, k = m.group(1), min(int(m.group(2)), n_docs)
+    p_rel = min(1.0, n_relevant / n_docs)  # chance that a given rank holds a relevant document
+    if kind == "ndcg":
+        ideal = sum(1 / math.log2(r + 1) for r in range(1, min(math.ceil(n_relevant), k) + 1))
+        return p_rel * sum(1 / math.log2(r + 1) for r in range(1, k + 1)) / ideal
+    if kind == "recall":
+        return min(1.0, k / n_docs)
+    if kind == "precision":
+        return p_rel
+    return sum(1 / r for r in range(1, k + 1)) / n_docs
+
+
+def chance_level(task: str, task_type: str, metric: str, n_docs: int | None = None) -> float:
+    """Score of an uninformative embedding: 1/n_classes for accuracy / F1, the expected score of a
+    random ranking for nDCG@k / recall@k / precision@k / MRR@k (``n_docs`` documents, else the
+    corpus size mteb's statistics give; ~0 when neither is known), 0 for the other rank measures.
+
+    Spearman / Pearson and v-measure are ~0 for random embeddings.  NaN (with a warning) where
+    the class count of a classification task is unknown.
     """
     m = str(metric).lower()
+    if task_type == "Retrieval":
+        size = (n_docs, 1.0) if n_docs else mteb_retrieval_size(task)
+        value = random_ranking_score(m, *size) if size else None
+        if value is not None:
+            return value
     if m.startswith(("accuracy", "f1", "macro_f1", "weighted_f1")):
         k = LOCAL_N_CLASSES.get(task) or mteb_n_classes(task, task_type)
         if not k:
@@ -68,6 +113,16 @@ def chance_level(task: str, task_type: str, metric: str) -> float:
 def chance_corrected(score: pd.Series, full: pd.Series, chance: pd.Series) -> pd.Series:
     """(score - chance) / (full - chance): 1 = as good as the float model, 0 = chance."""
     return (score - chance) / (full - chance)
+
+
+def local_retrieval_sizes(config: dict[str, Any], tasks: set[str]) -> dict[str, int]:
+    """Corpus size of each local retrieval task present (its evaluation sample of BBC articles)."""
+    max_documents = (config.get("evaluation") or {}).get("max_documents")
+    if "BBCHeadlineRetrieval" not in tasks or not max_documents:
+        return {}
+    from .data import bbc_sample
+
+    return {"BBCHeadlineRetrieval": len(bbc_sample(int(max_documents), 0))}
 
 
 def run_table(config: dict[str, Any]) -> pd.DataFrame:
@@ -88,7 +143,9 @@ def scores_table(config: dict[str, Any], score_csvs: list[str]) -> pd.DataFrame:
     full = df[df.method == "none"][["run", "task", "score"]].rename(columns={"score": "full_score"})
     df = df.merge(full, on=["run", "task"], how="left")
     df["retention"] = df["score"] / df["full_score"]
-    df["chance"] = [chance_level(t, ty, m) for t, ty, m in zip(df["task"], df["task_type"], df["metric"], strict=True)]
+    sizes = local_retrieval_sizes(config, set(df["task"]))
+    df["chance"] = [chance_level(t, ty, m, sizes.get(t))
+                    for t, ty, m in zip(df["task"], df["task_type"], df["metric"], strict=True)]
     df["retention_cc"] = chance_corrected(df["score"], df["full_score"], df["chance"])
     df["dim_num"] = pd.to_numeric(df["dim"].replace("full", None), errors="coerce")
     df["config_hash"] = config_hash(config)
