@@ -396,3 +396,33 @@ def test_item_replicates_enter_the_primary_interval(two_models) -> None:
     indep = {(r, "LeeSTS", "none", "full"): rng.normal(0, 0.05, 200) for r in runs}
     wide = primary_crop_vs_dropout(s, indep, st)[0]
     assert wide["ci_hi"] - wide["ci_lo"] > 1.5 * (base["ci_hi"] - base["ci_lo"]) and wide["se_item"] > 0
+
+
+def test_forecast_baseline_knows_tau_and_every_mae_has_an_interval(tmp_path) -> None:
+    """Retention follows d and τ exactly; ID = a noisy function of τ.  The d+τ baseline predicts a
+    held-out τ almost exactly, ID does not beat it, and every estimator is listed with intervals."""
+    from tempcompress.forecast import D_TAU, NO_ID, forecast_tables, summary_lines
+    from tempcompress.tables import write_table
+
+    rng = np.random.default_rng(0)
+    rows, ids = [], []
+    for tau in ("0.01", "0.03", "0.1", "0.3", "1.0"):
+        for seed in "01":
+            run = f"m.crop.tau-{tau}.seed-{seed}"
+            ids.append({"run": run, "estimator": "mle", "id": 20 - 3 * np.log10(float(tau)) + rng.normal(0, 2)})
+            for d in (8, 16, 32, 64):
+                ret = 1 / (1 + np.exp(-(-2 + 0.8 * np.log(d) + 0.3 * np.log(float(tau)))))
+                rows.append({"run": run, "model": "m", "variant": "crop", "tau": tau, "taus": "", "seed": seed,
+                             "method": "truncation", "dim_num": float(d), "retention": ret})
+    mae, _ = forecast_tables(pd.DataFrame(rows), pd.DataFrame(ids), methods=("truncation",))
+    loto = mae[mae.scheme == "leave-one-tau-out"].set_index("estimator")
+    assert {NO_ID, D_TAU, "mle"} <= set(loto.index)
+    assert loto.loc[D_TAU, "mae"] < 0.01 < loto.loc[NO_ID, "mae"]
+    assert loto.loc["mle", "minus_d_tau"] > 0  # ID does not add to what τ says
+    assert (loto["mae_lo"] <= loto["mae"]).all() and (loto["mae"] <= loto["mae_hi"]).all()
+    write_table(mae, tmp_path / "forecast.csv")
+    write_table(pd.DataFrame(), tmp_path / "forecast_dims.csv")
+    text = "\n".join(summary_lines({"forecast": str(tmp_path / "forecast.csv"),
+                                    "forecast_dims": str(tmp_path / "forecast_dims.csv")}))
+    assert text.index("leave-one-tau-out") < text.index("leave-one-run-out")
+    assert f"| {D_TAU} |" in text and "| mle |" in text and "best estimator" not in text
