@@ -200,3 +200,37 @@ def test_hpd_names_the_student_method_and_simproj_the_projection(tiny_raw: dict)
     tiny_raw["compression"]["methods"] = ["truncation", "hpd_old"]
     with pytest.raises(ConfigError, match="compression.methods.*unknown compression method 'hpd_old'"):
         load_config(tiny_raw)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_a_broken_cached_result_is_quarantined_and_recomputed(cfg: dict, tmp_path: Path, damage: str,
+                                                               capsys) -> None:
+    """A job killed while mteb wrote a result JSON leaves it truncated: the next score moves it
+    aside, says so, and recomputes it (no bare JSONDecodeError on every later score)."""
+    import json
+
+    emb = _encode_run(cfg, tmp_path / "emb")
+    cache = tmp_path / "mteb"
+    first = _by_variant(_score(cfg, emb, cache))
+    victim = sorted(cache.rglob("LeeSTS.json"))[0]
+    text = victim.read_text()
+    victim.write_text(text[: len(text) // 2] if damage == "truncated" else "")
+    capsys.readouterr()
+    assert _by_variant(_score(cfg, emb, cache)) == pytest.approx(first, abs=1e-6)
+    assert json.loads(victim.read_text())["task_name"] == "LeeSTS"  # recomputed, whole again
+    moved = list(victim.parent.glob("LeeSTS.json.corrupt-*"))
+    assert len(moved) == 1 and moved[0].read_text() == (text[: len(text) // 2] if damage == "truncated" else "")
+    log = capsys.readouterr().out
+    assert str(victim) in log and moved[0].name in log
+
+
+def test_quarantine_leaves_readable_files_and_takes_broken_lines(tmp_path: Path) -> None:
+    from tempcompress.mteb_bridge import quarantine_if_unreadable
+
+    good, bad = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    good.write_text('{"x": 1}\n{"y": 2}\n')
+    bad.write_text('{"x": 1}\n{"y": ')
+    assert quarantine_if_unreadable(good) is None and good.is_file()
+    moved = quarantine_if_unreadable(bad)
+    assert moved is not None and not bad.exists() and moved.name.startswith("b.jsonl.corrupt-")
+    assert quarantine_if_unreadable(tmp_path / "absent.json") is None

@@ -6,6 +6,9 @@
   evaluators score a variant without running a transformer.
 * ``score_variants`` evaluates every variant of a run in one pass: each task's data is
   loaded once and every variant is evaluated on it before the next task is loaded.
+* ``heal_result_cache`` moves unreadable mteb cache entries aside before mteb reads them
+  (mteb writes its result JSON in place: a job killed mid-write leaves a truncated file),
+  so that they are recomputed instead of failing every later score of the run.
 
 Prompts are not applied (the offline model has none); texts are the strings mteb's
 dataloaders hand to ``encode``.
@@ -14,6 +17,9 @@ dataloaders hand to ``encode``.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,9 +124,67 @@ def _reseed(task: Any) -> None:
     task.rng_state, task.np_rng = _set_seed(task.seed)
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file's content (every line of a ``.jsonl`` file); raises on anything unreadable."""
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise ValueError("the file is empty")
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return json.loads(text)
+
+
+def quarantine_if_unreadable(path: Path, load: Callable[[Path], Any] = read_json) -> Path | None:
+    """Move a cache file aside when ``load`` cannot read it (truncated, zero bytes, invalid);
+    returns where it went (``<name>.corrupt-<timestamp>``), or None when it is readable or absent.
+
+    The caller then recomputes the entry as if it had never been cached.  A warning names the
+    file, its new name and the error, so that nothing is lost silently.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        load(path)
+        return None
+    except Exception as exc:  # noqa: BLE001  (whatever makes it unreadable, the entry is recomputed)
+        error = f"{type(exc).__name__}: {exc}"
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    dest = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    os.replace(path, dest)
+    print(f"WARNING unreadable cache entry {path} ({error[:200]}): moved aside to {dest.name}; "
+          "it is recomputed", flush=True)
+    return dest
+
+
+def heal_result_cache(cache_dir: Path, meta: ModelMeta, task_names: list[str]) -> list[Path]:
+    """Quarantine the unreadable mteb cache files an evaluation of ``meta`` on these tasks would
+    read: each task's result JSON (checked with mteb's own loader), and the run settings and
+    model meta beside it.  Returns the quarantined files' new paths."""
+    import mteb
+    from mteb.results import TaskResult
+
+    cache = mteb.ResultCache(cache_path=cache_dir)
+    moved = []
+    for name in task_names:
+        result = cache.get_task_result_path(task_name=name, model_name=meta)
+        for path, load in ((result, TaskResult.from_disk), (result.parent / "run_settings.jsonl", read_json),
+                           (result.parent / "model_meta.json", read_json)):
+            dest = quarantine_if_unreadable(path, load)
+            if dest is not None:
+                moved.append(dest)
+    return moved
+
+
 def _evaluate(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None, batch_size: int) -> list[dict[str, Any]]:
     import mteb
 
+    if cache_dir is not None:
+        heal_result_cache(cache_dir, encoder.mteb_model_meta, [t.metadata.name for t in tasks])
     cache = mteb.ResultCache(cache_path=cache_dir) if cache_dir is not None else None
     result = mteb.evaluate(
         encoder,
