@@ -19,12 +19,33 @@ def _pins() -> dict[str, str]:
     return dict(d.split("==") for d in deps)
 
 
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def _pip_section(name: str) -> tuple[dict[str, str], list[str]]:
+    """(package pins, pip option lines) of an environment file's pip section."""
+    env = yaml.safe_load((ROOT / "envs" / f"{name}.yaml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
+    options = [d for d in pip if d.startswith("-")]
+    return dict(d.split("==") for d in pip if not d.startswith("-")), options
+
+
 @pytest.mark.parametrize("name", ["cpu", "cuda"])
 def test_conda_env_matches_pyproject(name: str) -> None:
-    env = yaml.safe_load((ROOT / "envs" / f"{name}.yaml").read_text())
-    pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
-    assert dict(d.split("==") for d in pip) == _pins()
-    assert "python=3.11" in env["dependencies"]
+    pins, _ = _pip_section(name)
+    torch_build = pins.pop("torch")
+    expected = _pins()
+    assert torch_build.split("+")[0] == expected.pop("torch")
+    assert pins == expected
+
+
+def test_the_cpu_env_takes_torchs_cpu_wheel_and_the_cuda_env_the_cuda_one() -> None:
+    """On Linux, PyPI's torch wheel is the CUDA build (gigabytes of CUDA libraries)."""
+    cpu, cpu_options = _pip_section("cpu")
+    cuda, cuda_options = _pip_section("cuda")
+    assert cpu["torch"].endswith("+cpu") and f"--extra-index-url {CPU_INDEX}" in cpu_options
+    assert "+" not in cuda["torch"] and not any(CPU_INDEX in o for o in cuda_options)
 
 
 def test_every_rule_declares_an_existing_env() -> None:
