@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterator
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -72,6 +74,21 @@ def provenance(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, 
         rec["run_name"] = config.get("run_name")
     rec.update(extra)
     return rec
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` (os.replace) when the
+    block succeeds, deleted when it fails, so a killed or failed job never leaves half a file.
+    The temporary name keeps the suffix (numpy appends .npy / .npz to names without it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, record: dict[str, Any]) -> None:

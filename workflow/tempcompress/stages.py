@@ -16,14 +16,15 @@ import numpy as np
 import pandas as pd
 
 from .config import RunSpec, expand_runs
-from .provenance import file_sha256, provenance, write_json
+from .provenance import atomic_output, file_sha256, provenance, write_json
 
 
 def _texts_out(path: str | Path, texts: list[str]) -> None:
     """Texts with their stable ids (SHA-1 prefix), row i = row i of the matching .npy."""
     from .data import text_id
 
-    pd.DataFrame({"id": [text_id(t) for t in texts], "text": texts}).to_parquet(path, index=False)
+    with atomic_output(path) as tmp:
+        pd.DataFrame({"id": [text_id(t) for t in texts], "text": texts}).to_parquet(tmp, index=False)
 
 
 def read_texts(path: str | Path) -> list[str]:
@@ -34,7 +35,8 @@ def read_texts(path: str | Path) -> list[str]:
 
 
 def write_documents(path: str | Path, docs: list[tuple[str, ...]]) -> None:
-    pd.DataFrame({"doc": range(len(docs)), "sentences": [list(d) for d in docs]}).to_parquet(path, index=False)
+    with atomic_output(path) as tmp:
+        pd.DataFrame({"doc": range(len(docs)), "sentences": [list(d) for d in docs]}).to_parquet(tmp, index=False)
 
 
 def read_documents(path: str | Path) -> list[tuple[str, ...]]:
@@ -306,7 +308,8 @@ def encode_sample(config: dict[str, Any], run_id: str, model_dir: str | None, te
         spec: RunSpec = expand_runs(config)[run_id]
         model = _run_model(config, spec, model_dir)
         matrix = encode_texts(model, read_texts(texts_path), config["evaluation"]["batch_size"], f"run '{run_id}'")
-        np.save(out_npy, matrix)
+        with atomic_output(out_npy) as tmp:
+            np.save(tmp, matrix)
         write_json(meta_out, provenance(config, run=run_id, seed=spec.seed, n_texts=int(matrix.shape[0]),
                                         texts=str(texts_path), max_seq_length=model.max_seq_length,
                                         forward_seconds=forward_seconds(), **device_report(str(model.device))))
@@ -355,7 +358,8 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     texts, matrix = eval_texts(revision_checked(build_tasks(ev["tasks"], ev)), model, run_id, ev["batch_size"])
-    np.save(out / "eval.npy", matrix)
+    with atomic_output(out / "eval.npy") as tmp:
+        np.save(tmp, matrix)
     _texts_out(out / "eval_texts.parquet", texts)
     write_json(out / "meta.json", provenance(config, run=run_id, seed=spec.seed, n_eval_texts=len(texts),
                                              dim=int(matrix.shape[1]), max_seq_length=ev["max_seq_length"],
@@ -396,7 +400,8 @@ def intrinsic_dim(config: dict[str, Any], run_id: str, sample_npy: str, out_csv:
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "run", run_id)
-    df.to_csv(out_csv, index=False)
+    with atomic_output(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
     write_json(out_csv + ".meta.json", provenance(config, run=run_id, seed=cfg["seed"],
                                                   n_points={k: len(v) for k, v in samples.items()}))
 
@@ -427,7 +432,8 @@ def compress(config: dict[str, Any], run_id: str, emb_dir: str, out_npz: str) ->
         nbytes[f"{method}:{dim}"] = stored_nbytes(codes)
         arrays.update({_code_key(method, dim, k): v for k, v in codes.items()})
     Path(out_npz).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out_npz, **arrays)
+    with atomic_output(out_npz) as tmp:
+        np.savez(tmp, **arrays)
     write_json(out_npz + ".meta.json",
                provenance(config, run=run_id, seed=comp["seed"], methods=comp["methods"], dims=comp["dims"],
                           native_dim=int(full.shape[1]), fit_size=len(fit), stored_bytes=nbytes))
@@ -457,7 +463,8 @@ def hpd_compress(config: dict[str, Any], run_id: str, model_dir: str | None, fit
         seconds[str(dim)] = round(time.perf_counter() - t0, 2)
         arrays[_code_key("hpd", str(dim), "x")] = emb
     Path(out_npz).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out_npz, **arrays)
+    with atomic_output(out_npz) as tmp:
+        np.savez(tmp, **arrays)
     write_json(out_npz + ".meta.json", provenance(config, run=run_id, seed=comp["seed"], dims=comp["dims"],
                                                   epochs=comp["hpd_epochs"], fit_size=len(fit), seconds=seconds,
                                                   **device_report(str(model.device))))
@@ -549,5 +556,6 @@ def score(config: dict[str, Any], run_id: str, emb_dir: str, codes_npz: str, out
     df = pd.DataFrame(rows)
     df.insert(0, "run", run_id)
     df["normalized"] = bool(ev["normalize"])
-    df.to_csv(out_csv, index=False)
+    with atomic_output(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
     write_json(out_csv + ".meta.json", provenance(config, run=run_id, embeddings_revision=revision))

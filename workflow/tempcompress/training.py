@@ -410,8 +410,9 @@ def fine_tune(
 
 def write_loss_curve(history: list[dict[str, Any]], path: Path, spec: RunSpec) -> None:
     """The training loss per logged step as CSV (run, tau, step, loss, learning_rate)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
+    from .provenance import atomic_output
+
+    with atomic_output(path) as tmp, tmp.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["run", "variant", "tau", "seed", "step", "loss", "learning_rate"])
         for h in history:
