@@ -41,7 +41,7 @@ def test_no_gpu_requested_takes_what_is_there(monkeypatch) -> None:
 
 @pytest.mark.parametrize("count,build,init_error,cause", [
     (0, None, None, "CPU-only build"),
-    (0, "12.8", "The NVIDIA driver on your system is too old (found version 11040)", "driver on your system is too old"),
+    (0, "12.8", "The NVIDIA driver on your system is too old (found version 11040)", "driver.*too old"),
     (0, "12.8", None, "sees no GPU"),
     (2, "12.8", None, "2 GPUs are visible"),
 ])
@@ -115,3 +115,24 @@ def test_encode_sample_records_device_and_peak_memory(tiny_raw, tmp_path: Path) 
     stages.encode_sample(config, run, None, str(texts), str(tmp_path / "x.npy"), str(meta), str(tmp_path / "f"))
     rec = json.loads(meta.read_text())
     assert rec["device"] == "cpu" and rec["peak_memory_bytes"] > 0 and "gpu_driver" in rec
+
+
+def test_a_gpu_type_reaches_gpu_jobs_only(tiny_raw, tmp_path: Path) -> None:
+    """resources.<stage>.gpu_model is the SLURM plugin's gpu_model resource, for GPU jobs only."""
+    import yaml
+    from conftest import snakemake
+
+    tiny_raw["resources"] = {"train": {"gpu": 1, "gpu_model": "a100"}, "encode": {"gpu": 0, "gpu_model": "a100"}}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_raw))
+    res = snakemake("-n", "--configfile", str(cfg), "--forceall", "-p", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    by_rule: dict[str, list[str]] = {}
+    for block in (res.stdout + res.stderr).split("\n\n"):
+        rule = next((line.split()[1].rstrip(":") for line in block.splitlines()
+                     if line.strip().startswith(("rule ", "localrule "))), None)
+        if rule:
+            by_rule.setdefault(rule, []).append(block)
+    trained = [b for b in by_rule["train"] if "soup" not in b]
+    assert trained and all("gpu_model=a100" in b and "gpu=1" in b for b in trained)
+    assert all("gpu_model" not in b for b in by_rule["encode"])  # no GPU requested: no GPU type
