@@ -73,7 +73,8 @@ def job_device(requested: int, stage: str) -> str:
         print(f"{banner}\nWARNING {problem}.\n{ALLOW_CPU_FOR_GPU}=1 (for rehearsals only): running on "
               f"{device} instead. Never set it for a real run.\n{banner}", flush=True)
         return device
-    raise GPUUnavailableError(f"{problem}. (For a rehearsal without GPUs only: {ALLOW_CPU_FOR_GPU}=1.)")
+    raise GPUUnavailableError(f"{problem}. To run this stage on the CPU on purpose, set resources.{stage}.gpu: 0 "
+                              f"(for a rehearsal without GPUs only: {ALLOW_CPU_FOR_GPU}=1).")
 
 
 def stage_device(config: dict[str, Any], stage: str) -> str:
