@@ -176,5 +176,6 @@ def test_a_variant_runs_at_a_subset_of_the_seeds(tiny_raw) -> None:
         load_config(tiny_raw)
     tiny_raw["variants"]["mrl"]["seeds"] = [0]
     tiny_raw["variants"]["crop"]["seeds"] = [0]
+    tiny_raw["variants"]["soup"]["seeds"] = [0, 1]
     with pytest.raises(ConfigError, match=r"variants.soup.seeds.*crop"):
         load_config(tiny_raw)

@@ -15,7 +15,8 @@ import yaml
 from conftest import ROOT, job_counts, read_yaml, snakemake
 from tempcompress.figures import FIGURES
 
-N_RUNS = 11  # tiny: base + crop x 2 tau + dropout x 2 tau + 6 single-run variants
+N_RUNS = 18  # tiny: 2 models x (base + crop x 2 tau x 2 seeds); minilm also dropout x 2 tau + 6 single-run variants
+N_CROP_SEED = 4  # the runs one more seed adds: crop x 2 tau x 2 models (the other variants run at seed 0)
 
 # after any change of a run's scores or ID: the tables, every figure, the summary
 TABLES_AND_FIGURES = {"aggregate": 1, "budget": 1, "findings": 1, "summary": 1, "all": 1,
@@ -49,7 +50,7 @@ def _drop(path: str, item):
 
 
 def _add_variant(cfg: dict) -> None:
-    cfg["variants"]["mrl-hot"] = {"kind": "matryoshka", "temperature": 1.0}
+    cfg["variants"]["mrl-hot"] = {"kind": "matryoshka", "temperature": 1.0}  # both models, both seeds
 
 
 def _reorder_keys(cfg: dict) -> None:
@@ -83,12 +84,13 @@ EXPECTED = {
          **TABLES_AND_FIGURES},
         set(),
     ),
-    "add a temperature": (
-        _set("temperatures", [0.05, 0.5, 1.0]), {**per_run(2), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()
+    "add a temperature": (  # crop: 2 models x 2 seeds; dropout: minilm at seed 0
+        _set("temperatures", [0.05, 0.5, 1.0]), {**per_run(5), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()
     ),
-    "add a seed": (_set("seeds", [0, 1]), {**per_run(N_RUNS - 1), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()),
-    "a variant's seeds written out": (_set("variants.mrl.seeds", [0]), {}, set()),
-    "add a variant": (_add_variant, {**per_run(1), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()),
+    "add a seed": (_set("seeds", [0, 1, 2]), {**per_run(N_CROP_SEED), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()),
+    "a variant's seeds written out": (_set("variants.crop.seeds", [0, 1]), {}, set()),
+    "a variant's models written out": (_set("variants.crop.models", ["minilm", "sre"]), {}, set()),
+    "add a variant": (_add_variant, {**per_run(4), **ITEM_NOISE, **TABLES_AND_FIGURES}, set()),
     "change fit_size": (
         _set("compression.fit_size", 80),
         {"prepare_fit_texts": 1, "encode_sample": N_RUNS, "compress": N_RUNS, "score": N_RUNS,

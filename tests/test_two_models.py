@@ -122,7 +122,7 @@ def test_findings_are_per_model(run) -> None:
     assert set(f["model"]) == MODELS
     assert set(f["verdict"]) <= {"reproduced", "contradicted", "inconclusive"}
     c1 = f[f.claim == 1]
-    assert len(c1) == 2 * 2 * c1["sample"].nunique() and (c1["n"] == 2).all()  # models × estimators, 2 seeds
+    assert len(c1) == 2 * 3 * c1["sample"].nunique() and (c1["n"] == 2).all()  # models × estimators, 2 seeds
     md = (run / "results" / "findings.md").read_text()
     assert "## Claim 1:" in md and re.search(r"\| sre \|", md)
 
@@ -132,7 +132,7 @@ def test_item_noise_recomputes_the_mteb_scores(run) -> None:
     items = pd.read_csv(run / "results" / "tables" / "item_noise.csv", dtype={"dim": str})
     assert set(items["task"]) == {"LeeSTS", "BBCHeadlineRetrieval"}
     m = items.merge(s[["run", "task", "method", "dim", "score"]], on=["run", "task", "method", "dim"])
-    assert len(m) == len(items) == 10 * 2 * 2  # runs × tasks × (full, truncation 16)
+    assert len(m) == len(items) == N_RUNS * 2 * 2  # runs × tasks × (full, truncation 16)
     np.testing.assert_allclose(m["score_items"], m["score"], atol=2e-3)  # same number as mteb's evaluator
     assert (m["item_ci_lo"] <= m["score_items"]).all() and (m["score_items"] <= m["item_ci_hi"]).all()
     assert "Item-level uncertainty" in (run / "results" / "findings.md").read_text()

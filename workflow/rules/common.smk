@@ -134,10 +134,10 @@ def config_keys(*keys):
 
 
 def variant_entry(name):
-    """A variant's config entry as a run's results depend on it: without `seeds`, which only
-    decides which runs exist (the seed is part of the run id), so listing or adding a seed of a
-    variant never retrains its finished runs."""
-    return {k: v for k, v in config["variants"][name].items() if k != "seeds"}
+    """A variant's config entry as a run's results depend on it: without `seeds` and `models`,
+    which only decide which runs exist (seed and model are part of the run id), so listing or
+    adding a seed or model of a variant never retrains its finished runs."""
+    return {k: v for k, v in config["variants"][name].items() if k not in ("seeds", "models")}
 
 
 def settings(*sections, run=None):

@@ -183,8 +183,8 @@ def expand_runs(config: dict[str, Any]) -> dict[str, RunSpec]:
         runs[base.run_id] = base
         for seed in config["seeds"]:
             for name, var in config["variants"].items():
-                if seed not in var.get("seeds", config["seeds"]):
-                    continue  # the variant runs at a subset of the seeds
+                if seed not in var.get("seeds", config["seeds"]) or model not in var.get("models", config["models"]):
+                    continue  # the variant runs at a subset of the seeds or models
                 kind = var["kind"]
                 common = dict(
                     model=model,
@@ -289,6 +289,12 @@ def _check_variants(config: dict[str, Any], dims_by_model: dict[str, int | None]
                 raise ConfigError(
                     f"config key '{where}.seeds': the soup needs '{var['of']}' models at seed(s) {lacking}, "
                     f"which '{var['of']}' does not run: give the soup a subset of its parent's seeds"
+                )
+            lacking = [m for m in var.get("models", config["models"]) if m not in parent.get("models", config["models"])]
+            if lacking:
+                raise ConfigError(
+                    f"config key '{where}.models': the soup needs '{var['of']}' runs of model(s) {lacking}, "
+                    f"which '{var['of']}' does not run: give the soup a subset of its parent's models"
                 )
 
 
@@ -402,6 +408,12 @@ def normalise_grid(config: dict[str, Any]) -> dict[str, Any]:
                     f"config key 'variants.{name}.seeds': {outside} not in the top-level seeds {config['seeds']}; "
                     "a variant's seeds pick a subset of them"
                 )
+        unknown = [m for m in var.get("models", []) if m not in config["models"]]
+        if unknown:
+            raise ConfigError(
+                f"config key 'variants.{name}.models': {unknown} not among the models {list(config['models'])}; "
+                "a variant's models pick a subset of them"
+            )
     return config
 
 

@@ -185,7 +185,8 @@ def training_settings(config: dict[str, Any], spec: RunSpec, docs_sha256: str) -
     """Everything a resumed checkpoint must share with the run that resumes it (checkpoint
     frequency and gradient checkpointing aside, which change no result)."""
     training = {k: v for k, v in config["training"].items() if k not in ("checkpoint_steps", "gradient_checkpointing")}
-    return {"run": spec.run_id, "training": training, "variant": config["variants"].get(spec.variant),
+    variant = {k: v for k, v in config["variants"].get(spec.variant, {}).items() if k not in ("seeds", "models")}
+    return {"run": spec.run_id, "training": training, "variant": variant or None,
             "model": config["models"][spec.model], "documents_sha256": docs_sha256,
             "target_dims": matryoshka_dims(config, spec) if spec.kind.startswith("matryoshka") else None}
 
