@@ -290,7 +290,8 @@ def _check_variants(config: dict[str, Any], dims_by_model: dict[str, int | None]
                     f"config key '{where}.seeds': the soup needs '{var['of']}' models at seed(s) {lacking}, "
                     f"which '{var['of']}' does not run: give the soup a subset of its parent's seeds"
                 )
-            lacking = [m for m in var.get("models", config["models"]) if m not in parent.get("models", config["models"])]
+            models = config["models"]
+            lacking = [m for m in var.get("models", models) if m not in parent.get("models", models)]
             if lacking:
                 raise ConfigError(
                     f"config key '{where}.models': the soup needs '{var['of']}' runs of model(s) {lacking}, "
