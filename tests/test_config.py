@@ -40,7 +40,8 @@ def test_runs_expand_the_grid(tiny_raw: dict) -> None:
     soup = runs["minilm.soup.seed-0"]
     assert soup.parents == ("minilm.crop.tau-0.05.seed-0", "minilm.crop.tau-1.0.seed-0")
     assert runs["minilm.agg-nested.seed-0"].prefix_dims == (384, 64, 16)
-    assert len(runs) == 1 + 2 + 2 + 1 + 1 + 1 + 1 + 1 + 1
+    # minilm: base, crop 2 τ × 2 seeds, dropout 2 τ and 6 single-run variants at seed 0; sre: base, crop
+    assert len(runs) == (1 + 4 + 2 + 6) + (1 + 4)
 
 
 def test_evaluated_variants_start_with_full(tiny_raw: dict) -> None:
@@ -168,6 +169,7 @@ def test_a_variant_runs_at_a_subset_of_the_seeds(tiny_raw) -> None:
 
     tiny_raw["seeds"] = [0, 1, 2]
     tiny_raw["variants"]["mrl"]["seeds"] = [0]
+    del tiny_raw["variants"]["agg-sum"]["seeds"]
     runs = expand_runs(load_config(tiny_raw))
     assert "minilm.mrl.seed-0" in runs and "minilm.mrl.seed-1" not in runs
     assert {"minilm.crop.tau-1.0.seed-2", "minilm.agg-sum.seed-2"} <= set(runs)
@@ -178,4 +180,20 @@ def test_a_variant_runs_at_a_subset_of_the_seeds(tiny_raw) -> None:
     tiny_raw["variants"]["crop"]["seeds"] = [0]
     tiny_raw["variants"]["soup"]["seeds"] = [0, 1]
     with pytest.raises(ConfigError, match=r"variants.soup.seeds.*crop"):
+        load_config(tiny_raw)
+
+
+def test_a_variant_runs_for_a_subset_of_the_models(tiny_raw) -> None:
+    """`models:` picks the models a variant runs for; unknown names and orphaned soups are refused."""
+    runs = expand_runs(load_config(tiny_raw))
+    assert "minilm.mrl.seed-0" in runs and not any(r.startswith("sre.mrl") for r in runs)
+    assert {"sre.base", "sre.crop.tau-1.0.seed-1"} <= set(runs)
+    del tiny_raw["variants"]["mrl"]["models"]
+    assert "sre.mrl.seed-0" in expand_runs(load_config(copy.deepcopy(tiny_raw)))
+    tiny_raw["variants"]["mrl"]["models"] = ["bert"]
+    with pytest.raises(ConfigError, match=r"variants.mrl.models.*'bert'.*subset"):
+        load_config(copy.deepcopy(tiny_raw))
+    tiny_raw["variants"]["mrl"]["models"] = ["minilm"]
+    tiny_raw["variants"]["crop"]["models"] = ["sre"]
+    with pytest.raises(ConfigError, match=r"variants.soup.models.*crop"):
         load_config(tiny_raw)

