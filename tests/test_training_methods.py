@@ -307,7 +307,7 @@ def test_the_reinit_control_is_reachable_from_the_config(tiny_raw) -> None:
 
 def test_hf_corpus_is_a_streamed_fixed_seed_sample(tmp_path: Path, monkeypatch) -> None:
     import datasets
-    from tempcompress.data import _hf_documents, load_corpus
+    from tempcompress.data import stream_hf_documents
 
     folder = tmp_path / "corpus"
     folder.mkdir()
@@ -325,16 +325,15 @@ def test_hf_corpus_is_a_streamed_fixed_seed_sample(tmp_path: Path, monkeypatch) 
 
     monkeypatch.setattr(datasets, "load_dataset", spy)
     ref = f"{folder}:train:body"
-    docs = _hf_documents(ref, 20, buffer_size=100)
+    docs = stream_hf_documents(ref, 20, buffer_size=100)
     assert calls and all(c.get("streaming") is True for c in calls)
     ids = [int(re.search(r"Document (\d+)", d[0]).group(1)) for d in docs]
     assert len(ids) == len(set(ids)) == 20
     assert ids != list(range(20)) and max(ids) > 40  # not the first pages
-    assert _hf_documents(ref, 20, buffer_size=100) == docs  # fixed seed
-    assert _hf_documents(ref, 20, seed=1, buffer_size=100) != docs
-    assert load_corpus([f"hf:{ref}"], 20) == _hf_documents(ref, 20)
+    assert stream_hf_documents(ref, 20, buffer_size=100) == docs  # fixed seed
+    assert stream_hf_documents(ref, 20, seed=1, buffer_size=100) != docs
     with pytest.raises(ConfigError, match="no column 'text'"):
-        _hf_documents(f"{folder}:train:text", 5)
+        stream_hf_documents(f"{folder}:train:text", 5)
 
 
 # ---- 15.5: HPD ------------------------------------------------------------------------------
