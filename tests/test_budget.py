@@ -213,3 +213,63 @@ def test_budget_tables_and_summary_section_from_files(tmp_path) -> None:
     text = "\n".join(summary_section(out))
     assert "What to ship at a byte budget" in text and "d-only" in text and "mle" in text
     assert summary_section({"scores": "x"}) == []  # no budget tables: no section
+
+
+# ---- the plan: peak disk, file counts, jobs over their time limit --------------------------
+
+
+def _fake_rates(**over: float) -> dict:
+    rates = {"train_startup_s": 10.0, "train_s_per_work": 1e-15, "encode_s_per_token_param": 1e-15,
+             "score_s_per_variant_text": 1e-4, "cpu_startup_s": 5.0, "id_s_per_sample": 1e-3,
+             "compress_s_per_fit_text": 1e-3, "emb_bytes_per_number": 4.0, "comp_bytes_per_number": 1.0,
+             "model_bytes_per_param": 4.0, "n_train_jobs": 8, "distinct_step_counts": 2}
+    return {**rates, **over, "config": {}}
+
+
+@pytest.fixture
+def fake_plan(monkeypatch):
+    """plan() on paper.yaml with fixed measured rates and job counts (no rehearsal, no dry run)."""
+    from tempcompress import plan as plan_mod
+
+    def run(rates: dict, config: dict | None = None, tmp=None) -> dict:
+        monkeypatch.setattr(plan_mod, "measure", lambda measured: rates)
+        monkeypatch.setattr(plan_mod, "dry_run_jobs", lambda configfile: {"train": 1, "score": 1})
+        path = ROOT / "config" / "paper.yaml"
+        if config is not None:
+            path = tmp / "paper_edited.yaml"
+            path.write_text(yaml.safe_dump(config))
+        return plan_mod.plan(path, "measured", ROOT / "slurm" / "config.yaml", gpu_speedup=50.0)
+
+    return run
+
+
+def test_plan_reports_peak_disk_and_mteb_cache_files(fake_plan) -> None:
+    p = fake_plan(_fake_rates())
+    from tempcompress.config import load_config_file
+
+    runs = expand_runs(load_config_file(ROOT / "config" / "paper.yaml"))
+    trained = sum(1 for s in runs.values() if s.kind not in ("base", "soup"))
+    assert p["runs"] == len(runs) > 100  # paper.yaml's grid
+    held = p["peak_parts_gb"]
+    # codes of every concurrently scored run (the profile's 200 jobs) and 2 checkpoints per train job
+    assert p["peak_disk_gb"] == pytest.approx(p["steady_disk_gb"] + sum(held.values()))
+    assert held["checkpoints of concurrent train jobs (x2 during rotation)"] == pytest.approx(
+        min(200, trained) * 2 * 3 * 4.0 * (12 * 12 * 768 ** 2 + 30522 * 768) / 1e9, rel=0.2)
+    assert held["compressed codes held by concurrent analyse groups"] > 0
+    assert p["peak_disk_gb"] > 2 * p["steady_disk_gb"]
+    assert p["mteb_cache_files"] > 50_000  # results JSONs: runs x scored variants x (tasks + model meta)
+
+
+def test_plan_flags_jobs_over_their_time_limit(fake_plan, tmp_path) -> None:
+    p = fake_plan(_fake_rates())
+    assert p["over_limit"] == []
+    # slower steps: every training job outgrows paper.yaml's 240-minute limit
+    slow = fake_plan(_fake_rates(train_s_per_work=1e-9))
+    trained = [o for o in slow["over_limit"] if o["job"].startswith("train ")]
+    assert trained and all(o["projected_h"] > o["limit_h"] == 4.0 for o in trained)
+    # an analyse group's limit is the sum of its three jobs' runtimes
+    raw = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    raw["resources"]["cpu"]["runtime"] = 1
+    tight = fake_plan(_fake_rates(), raw, tmp_path)
+    assert {o["job"].split()[0] for o in tight["over_limit"]} >= {"analyse"}
+    assert all(o["limit_h"] == pytest.approx(3 / 60) for o in tight["over_limit"] if o["job"].startswith("analyse"))

@@ -90,7 +90,8 @@ def hub_store(tmp_path_factory):
 
 def _python(code: str, hf_home, endpoint: str | None, online: bool) -> object:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "NETGUARD"))}
-    env.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint or "http://127.0.0.1:9", TOKENIZERS_PARALLELISM="false")
+    env.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint or "http://127.0.0.1:9", TOKENIZERS_PARALLELISM="false",
+               HF_UPDATE_DOWNLOAD_COUNTS="0", HF_HUB_DISABLE_TELEMETRY="1")
     if not online:
         env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)

@@ -1,4 +1,5 @@
-"""The stand-in hub cache (tests/standin_hub.py): mteb loads and scores each real task offline."""
+"""The stand-in hub (tests/standin_hub.py): its store layout, and real clients downloading from its
+server: a prefetch-like online pass into an empty HF_HOME, then every task scored offline."""
 
 from __future__ import annotations
 
@@ -13,10 +14,20 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "tests"))
 import standin_hub  # noqa: E402
 
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-# runs in a fresh process so that HF_HOME / offline flags are read at import time
-SCORE_ALL = """
+# runs in fresh processes so that HF_HOME / HF_ENDPOINT / offline flags are read at import time
+ONLINE = """
+import json, sys
+sys.path.insert(0, {workflow!r})
+import mteb
+from huggingface_hub import snapshot_download
+info = json.load(open({info!r}))
+for repo, rev in info["models"].items():
+    snapshot_download(repo, revision=rev)
+for name in {tasks!r}:
+    mteb.get_task(name).load_data()   # mteb's own loader: datasets.load_dataset(path, revision=...)
+print("RESULT " + json.dumps("ok"))
+"""
+OFFLINE_SCORES = """
 import json, sys
 sys.path.insert(0, {workflow!r})
 import mteb
@@ -25,52 +36,69 @@ info = json.load(open({info!r}))
 out = {{}}
 for repo, rev in info["models"].items():
     model = load_model("hub:" + repo, revision=rev, device="cpu")
-    for name in info["tasks"]:
+    out[repo + "|modules"] = [type(m).__name__ for m in model]
+    for name in {tasks!r}:
         task = mteb.get_task(name)
-        task.load_data()          # mteb's own loader: datasets.load_dataset(path, revision=...)
+        task.load_data()
         res = mteb.evaluate(model, [task], cache=None, show_progress_bar=False)
         out[repo + "|" + name] = res.task_results[0].get_score()
-from datasets import load_dataset
-corpus = load_dataset("wikimedia/wikipedia", "20231101.en", split="train[:8]")
-out["corpus"] = [len(corpus), corpus.column_names]
 print("RESULT " + json.dumps(out))
 """
 
 
 @pytest.fixture(scope="module")
-def hf_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("hf_home")
-    env = {**os.environ, **OFFLINE, "HF_HOME": str(home)}
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "standin_hub.py"), str(home)],
-                         capture_output=True, text=True, env=env, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return home
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("store")
+    standin_hub.build(path)
+    return path
 
 
-def test_layout_is_huggingface_hubs(hf_home) -> None:
-    info = json.loads((hf_home / "standin.json").read_text())
+def _run(code: str, env: dict[str, str]) -> object:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "NETGUARD"))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**base, **env},
+                         timeout=900)
+    assert out.returncode == 0 and "RESULT " in out.stdout, out.stderr[-4000:]
+    return json.loads(out.stdout.split("RESULT ", 1)[1])
+
+
+def test_store_layout_and_rehearsal_pins(store) -> None:
+    import yaml
+
+    info = json.loads((store / "standin.json").read_text())
     for repo, rev in info["models"].items():
-        folder = hf_home / "hub" / ("models--" + repo.replace("/", "--"))
+        folder = standin_hub.repo_dir(store, "model", repo)
         assert (folder / "refs" / "main").read_text() == rev
-        weights = folder / "snapshots" / rev / "model.safetensors"
-        assert weights.is_symlink() and weights.resolve().parent == (folder / "blobs").resolve()
+        assert (folder / rev / "model.safetensors").is_file()
+    plain = standin_hub.repo_dir(store, "model", "standin/sre-embedding-model") / info["models"][
+        "standin/sre-embedding-model"]
+    assert not (plain / "modules.json").exists() and (plain / "config.json").is_file()
     for name, ds in info["tasks"].items():
-        folder = hf_home / "hub" / ("datasets--" + ds["path"].replace("/", "--"))
-        assert (folder / "snapshots" / ds["revision"] / "README.md").is_file(), name
-        org, short = ds["path"].split("/")
-        assert list((hf_home / "datasets" / f"{org}___{short}").glob(f"*/0.0.0/{ds['revision']}")), name
-    assert set(info["tasks"]) == set(standin_hub.TASKS)
+        assert (standin_hub.repo_dir(store, "dataset", ds["path"]) / ds["revision"] / "README.md").is_file(), name
+    # two revisions of mteb/banking77; main is the .v2 one, so only a pinned download gets the other
+    banking = standin_hub.repo_dir(store, "dataset", "mteb/banking77")
+    assert (banking / "refs" / "main").read_text() == info["tasks"]["Banking77Classification.v2"]["revision"]
+    assert info["tasks"]["Banking77Classification"]["revision"] != info["tasks"]["Banking77Classification.v2"][
+        "revision"]
+    rehearsal = yaml.safe_load((ROOT / "config" / "rehearsal.yaml").read_text())
+    assert {m["source"][4:]: m["revision"] for m in rehearsal["models"].values()} == info["models"]
+    assert f"@{info['corpus_revision']}:" in rehearsal["training"]["corpus"][0]
 
 
 @pytest.mark.slow
-def test_each_task_loads_and_scores_offline_with_both_models(hf_home) -> None:
-    code = SCORE_ALL.format(workflow=str(ROOT / "workflow"), info=str(hf_home / "standin.json"))
-    env = {**os.environ, **OFFLINE, "HF_HOME": str(hf_home)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
-    assert out.returncode == 0, out.stderr[-4000:]
-    result = json.loads(out.stdout.split("RESULT ", 1)[1])
-    assert result.pop("corpus") == [8, ["id", "url", "title", "text"]]
-    assert len(result) == 2 * len(standin_hub.TASKS)
+def test_real_clients_download_then_score_offline(store, tmp_path) -> None:
+    home = tmp_path / "hf"
+    info = str(store / "standin.json")
+    wf = str(ROOT / "workflow")
+    tasks = standin_hub.TASKS
+    with standin_hub.serve(store) as endpoint:
+        _run(ONLINE.format(workflow=wf, info=info, tasks=tasks), {"HF_HOME": str(home), "HF_ENDPOINT": endpoint})
+    offline = {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "HF_ENDPOINT": "http://127.0.0.1:9", "TOKENIZERS_PARALLELISM": "false"}
+    result = _run(OFFLINE_SCORES.format(workflow=wf, info=info, tasks=tasks), offline)
+    # the plain checkpoint got sentence-transformers' default mean pooling
+    assert result.pop("standin/sre-embedding-model|modules") == ["Transformer", "Pooling"]
+    result.pop("sentence-transformers/all-MiniLM-L6-v2|modules")
+    assert len(result) == 2 * len(tasks)
     for key, score in result.items():
         assert 0.0 < score <= 1.0, key
     # the stand-in retrieval task is headline -> its own article: any sentence model finds most

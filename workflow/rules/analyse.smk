@@ -23,7 +23,7 @@ rule intrinsic_dim:
     benchmark:
         "results/benchmarks/intrinsic_dim/{run}.tsv"
     group:
-        "analyse"
+        "analyse_{run}"
     threads: stage_threads("cpu")
     resources:
         **res("cpu"),
@@ -49,7 +49,8 @@ rule compress:
     benchmark:
         "results/benchmarks/compress/{run}.tsv"
     group:
-        "analyse"
+        "analyse_{run}"
+    threads: stage_threads("cpu")
     resources:
         **res("cpu"),
     conda:
@@ -77,6 +78,8 @@ rule hpd:
         "results/logs/hpd/{run}.log",
     benchmark:
         "results/benchmarks/hpd/{run}.tsv"
+    group:
+        "embed_{run}"
     threads: stage_threads("encode")
     resources:
         **res("encode"),
@@ -104,7 +107,8 @@ rule score:
     benchmark:
         "results/benchmarks/score/{run}.tsv"
     group:
-        "analyse"
+        "analyse_{run}"
+    threads: stage_threads("cpu")
     resources:
         **res("cpu"),
     conda:

@@ -67,16 +67,41 @@ def env_for(stage):
     return "../../envs/cuda.yaml" if config["resources"][stage].get("gpu") else CPU_ENV
 
 
+def partition(gpu):
+    """The SLURM partition of a job that requests `gpu` GPUs: `resources.partitions.gpu` if it
+    requests any, else `resources.partitions.cpu`; None without `resources.partitions` (then
+    every job gets the profile's / cluster's default partition).  The one place where jobs are
+    routed: every rule's resources come from res(), so no rule can be missed."""
+    parts = config["resources"].get("partitions")
+    return (parts["gpu"] if gpu else parts["cpu"]) if parts else None
+
+
+def grown_runtime(minutes):
+    """A runtime (minutes) that grows with the attempt: a job killed at its time limit is
+    resubmitted (the profile's `retries`) with 2x, then 3x the limit."""
+
+    def runtime(wildcards, attempt):
+        return minutes * attempt
+
+    return runtime
+
+
 def res(stage):
     """Resources of a stage from config['resources'] (mem_mb, runtime [min], gpu); its thread
     count is declared with `threads: stage_threads(stage)`, which Snakemake passes on to
-    the cluster as the job's CPUs.  Every job also takes one `jobstep_slots`: unlimited unless
-    a profile limits it (slurm/config.yaml: one per group job, whose jobs run one at a time)."""
+    the cluster as the job's CPUs.  The runtime grows with the attempt (grown_runtime), the
+    SLURM partition follows the GPU request (partition).  Every job also takes one
+    `jobstep_slots`: unlimited unless a profile limits it (slurm/config.yaml: one per group
+    job, whose jobs run one at a time)."""
     r = dict(config["resources"][stage])
     r.pop("threads", None)
     if not r.get("gpu"):
         r.pop("gpu", None)
         r.pop("gpu_model", None)  # a GPU type only constrains jobs that request GPUs
+    if "runtime" in r:
+        r["runtime"] = grown_runtime(r["runtime"])
+    if partition(r.get("gpu", 0)):
+        r["slurm_partition"] = partition(r.get("gpu", 0))
     r["jobstep_slots"] = 1
     return r
 
@@ -95,8 +120,9 @@ def train_res(key):
     """One resource of the train rule: a soup only averages weights on the CPU, so it asks for
     the CPU stages' resources, not the GPU / runtime of a training job."""
 
-    def get(wildcards):
-        return res("cpu" if RUNS[wildcards.run].kind == "soup" else "train").get(key, 0)
+    def get(wildcards, attempt):
+        value = res("cpu" if RUNS[wildcards.run].kind == "soup" else "train").get(key, 0)
+        return value(wildcards, attempt) if callable(value) else value
 
     return get
 
@@ -108,7 +134,7 @@ def train_threads(wildcards):
 # Config keys that change no result: throughput and bookkeeping only.  They are left out of
 # every rule's params, so editing them reruns nothing.
 NO_RESULT_KEYS = {
-    "training": {"checkpoint_steps", "gradient_checkpointing"},
+    "training": {"checkpoint_steps", "checkpoint_minutes", "gradient_checkpointing"},
     "evaluation": {"batch_size"},
 }
 

@@ -80,6 +80,8 @@ rule encode_sample:
         "results/logs/encode_sample/{run}.{sample}.log",
     benchmark:
         "results/benchmarks/encode_sample/{run}.{sample}.tsv"
+    group:
+        "embed_{run}"
     threads: stage_threads("encode")
     resources:
         **res("encode"),

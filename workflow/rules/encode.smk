@@ -1,5 +1,9 @@
 # Encode once: every text the evaluation tasks need (the ID sample and the fit set are
 # encoded by `encode_sample`, in data.smk, so that changing them never reruns this).
+# On a cluster, a run's encode, its two sample encodings and its hpd students form one GPU job
+# (group embed_{run}): one allocation and queue wait, not three.  Each is still its own process
+# that loads the model (seconds from the shared filesystem); merging them into one rule would
+# make a new ID sample or fit set re-encode the evaluation texts.
 rule encode:
     input:
         model=lambda w: [] if RUNS[w.run].kind == "base" else [model_dir(w.run)],
@@ -19,6 +23,8 @@ rule encode:
         "results/logs/encode/{run}.log",
     benchmark:
         "results/benchmarks/encode/{run}.tsv"
+    group:
+        "embed_{run}"
     threads: stage_threads("encode")
     resources:
         **res("encode"),

@@ -58,6 +58,7 @@ rule item_noise:
         },
     log:
         "results/logs/item_noise.log",
+    threads: stage_threads("cpu")
     resources:
         **res("cpu"),
     conda:

@@ -14,7 +14,19 @@ compressed matrices and models) scaled to the target's sizes:
 - score: seconds per (scored variant x evaluation text); intrinsic_dim / compress: seconds per
   sampled text; each after subtracting the measured start-up of a job;
 - disk: measured bytes per stored number (embeddings, compressed matrices) and per parameter
-  (saved models), times the target's counts.
+  (saved models), times the target's counts.  Steady state: models and embeddings.  Peak: that
+  plus the ``temp()`` codes held by every concurrent analyse group (the profile's ``jobs``)
+  and two checkpoints (model + AdamW moments, 3x the model) per concurrent train job, the old
+  one kept until the new one is written.  The mteb result cache's file count is listed too;
+- time limits: every SLURM job (a train job, a run's embedding group, its analyse group) whose
+  projected time exceeds its first attempt's limit (a group's limit is the sum of its jobs'
+  runtimes) is listed.
+
+Compressed codes are written to the shared ``results/compressed/``, not to a node-local
+``$TMPDIR``: Snakemake checks a job's outputs at their declared paths, from the submit host
+(``latency-wait``) as well as in the job, and a path under one node's ``$TMPDIR`` is neither
+known when the DAG is built nor visible from the submit host.  ``temp()`` deletes them once
+the run is scored, in the same group job; the peak above is what they cost.
 
 Job times are CPU seconds of the measured jobs (wall time is inflated on a shared machine).
 GPU stages are projected at the measured (CPU) speed divided by ``--gpu-speedup``: pass your
@@ -25,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import subprocess
 import sys
@@ -253,6 +264,27 @@ def dry_run_jobs(configfile: Path) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
 
 
+def _limits(cfg: dict[str, Any]) -> dict[str, float]:
+    """Time limits (hours) of one SLURM job per kind at the first attempt: a train job, a run's
+    embedding group (encode + its two sample encodings) and its analyse group (intrinsic_dim,
+    compress, score): a group asks for the sum of its jobs' runtimes (slurm/config.yaml)."""
+    r = cfg["resources"]
+    return {"train": r["train"]["runtime"] / 60, "soup": r["cpu"]["runtime"] / 60,
+            "embed": 3 * r["encode"]["runtime"] / 60, "analyse": 3 * r["cpu"]["runtime"] / 60}
+
+
+def profile_settings(profile: str | Path | None) -> dict[str, Any]:
+    """The SLURM profile's concurrency (``jobs``); 200 without a profile file."""
+    prof = yaml.safe_load(Path(profile).read_text()) if profile and Path(profile).is_file() else {}
+    return {"jobs": int(prof.get("jobs", 200))}
+
+
+def mteb_cache_files(n_runs_variants: int, n_tasks: int) -> int:
+    """Files mteb's result cache holds: one result JSON per (run, scored variant, task) and one
+    model_meta.json per (run, scored variant)."""
+    return n_runs_variants * (n_tasks + 1)
+
+
 def plan(configfile: str | Path, measured: str | Path, profile: str | Path | None = None,
          gpu_speedup: float = 1.0) -> dict[str, Any]:
     """Projected jobs, hours and disk of the config's grid (see the module docstring)."""
@@ -268,50 +300,78 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
     n_texts, n_tokens = task_texts(ev["tasks"], ev)
     side_tokens = (cfg["intrinsic_dim"]["sample_size"] + cp["fit_size"]) * min(
         tr["max_seq_length"], ev["max_seq_length"])
+    gpu = {s: bool(cfg["resources"][s].get("gpu")) for s in ("train", "encode")}
+    speed = {s: gpu_speedup if gpu[s] else 1.0 for s in gpu}
 
     hours = {"train": 0.0, "encode": 0.0, "intrinsic_dim": 0.0, "compress": 0.0, "score": 0.0}
-    disk = {"models": 0.0, "embeddings": 0.0, "compressed": 0.0}
-    for spec in runs.values():
+    disk = {"models": 0.0, "embeddings": 0.0}
+    per_run_codes, per_checkpoint, n_variants_total = 0.0, 0.0, 0
+    job_hours: list[tuple[str, str, float]] = []  # (kind, run, projected hours of one SLURM job)
+    for run, spec in runs.items():
         shape = shapes[spec.model]
-        if spec.kind not in ("base",):
-            steps = 0 if spec.kind == "soup" else (spec.steps or tr["steps"])
+        if spec.kind == "soup":
+            job_hours.append(("soup", run, rates["cpu_startup_s"] / 3600))
+        elif spec.kind != "base":
+            steps = spec.steps or tr["steps"]
             work = steps * tr["batch_size"] * tr["max_seq_length"] * shape.params
-            hours["train"] += rates["train_startup_s"] + work * rates["train_s_per_work"]
+            seconds = rates["train_startup_s"] + work * rates["train_s_per_work"] / speed["train"]
+            hours["train"] += seconds
+            job_hours.append(("train", run, seconds / 3600))
+        if spec.kind != "base":
             disk["models"] += shape.params * rates["model_bytes_per_param"]
-        # encode + the two encode_sample jobs (ID sample, fit set): three start-ups per run
-        hours["encode"] += 3 * rates["train_startup_s"] + (n_tokens + side_tokens) * shape.params * rates[
-            "encode_s_per_token_param"]
+            # a resumable checkpoint: the model plus AdamW's two moments (3x the model)
+            per_checkpoint = max(per_checkpoint, 3 * shape.params * rates["model_bytes_per_param"])
+        # encode + the two encode_sample jobs (ID sample, fit set): three start-ups, one group job
+        encode_s = 3 * rates["train_startup_s"] + (n_tokens + side_tokens) * shape.params * rates[
+            "encode_s_per_token_param"] / speed["encode"]
+        hours["encode"] += encode_s
+        job_hours.append(("embed", run, encode_s / 3600))
         n_id = cfg["intrinsic_dim"]["sample_size"]
-        hours["intrinsic_dim"] += rates["cpu_startup_s"] + rates["id_s_per_sample"] * n_id
-        hours["compress"] += rates["cpu_startup_s"] + rates["compress_s_per_fit_text"] * cp["fit_size"]
-        n_variants = len(score_variants(cp["methods"], cp["dims"], shape.dim))  # quantizers also at native dim
-        hours["score"] += rates["cpu_startup_s"] + rates["score_s_per_variant_text"] * n_variants * n_texts
+        variants = score_variants(cp["methods"], cp["dims"], shape.dim)  # quantizers also at native dim
+        n_variants_total += len(variants)
+        analyse_s = {
+            "intrinsic_dim": rates["cpu_startup_s"] + rates["id_s_per_sample"] * n_id,
+            "compress": rates["cpu_startup_s"] + rates["compress_s_per_fit_text"] * cp["fit_size"],
+            "score": rates["cpu_startup_s"] + rates["score_s_per_variant_text"] * len(variants) * n_texts,
+        }
+        for stage, sec in analyse_s.items():
+            hours[stage] += sec
+        job_hours.append(("analyse", run, sum(analyse_s.values()) / 3600))
         n_side = cfg["intrinsic_dim"]["sample_size"] + cp["fit_size"]
         disk["embeddings"] += (n_texts + n_side) * shape.dim * rates["emb_bytes_per_number"]
         # compact codes (packed bits, int8/int4 codes, ...) of one run: temp(), deleted once the
-        # run is scored, so they add to the peak only for the runs being scored at once
-        per_run = n_texts * sum(bytes_per_vector(m, int(d)) for m, d in score_variants(cp["methods"], cp["dims"],
-                                                                                   shape.dim)[1:])
-        disk["compressed"] = max(disk["compressed"], per_run)
+        # run is scored
+        per_run_codes = max(per_run_codes, n_texts * sum(bytes_per_vector(m, int(d)) for m, d in variants[1:]))
     hours = {k: v / 3600 for k, v in hours.items()}
-    gpu_stages = [s for s in ("train", "encode") if cfg["resources"][s].get("gpu")]
-    for s in gpu_stages:
-        hours[s] /= gpu_speedup
-    group_k = 1
-    if profile and Path(profile).is_file():
-        group_k = (yaml.safe_load(Path(profile).read_text()).get("group-components") or {}).get("analyse", 1)
-    components = jobs.get("intrinsic_dim", 0) + jobs.get("compress", jobs.get("score", 0))
-    local = {"all", "aggregate", "figures", "summary", "prefetch"} | {r for r in jobs if r.startswith("figure_")}
-    analyse_rules = {"intrinsic_dim", "compress", "score"}
-    slurm_jobs = sum(n for r, n in jobs.items() if r not in local | analyse_rules) + math.ceil(components / group_k)
+    gpu_stages = [s for s in ("train", "encode") if gpu[s]]
+    prof = profile_settings(profile)
+    trained = sum(1 for s in runs.values() if s.kind not in ("base", "soup"))
+    # peak: every concurrent analyse group holds its run's codes (compress -> score, one job),
+    # every concurrent train job up to two checkpoints (the old one until the new one is written)
+    held_codes = min(prof["jobs"], len(runs)) * per_run_codes
+    held_checkpoints = min(prof["jobs"], trained) * 2 * per_checkpoint
+    steady = sum(disk.values())
+    limits = _limits(cfg)
+    over = [{"job": f"{kind} {run}", "projected_h": round(h, 2), "limit_h": round(limits[kind], 2)}
+            for kind, run, h in job_hours if h > limits[kind]]
+    local = {"all", "aggregate", "figures", "summary", "prefetch", "budget", "findings"} | {
+        r for r in jobs if r.startswith("figure_")}
+    grouped = {"intrinsic_dim", "compress", "score", "encode", "encode_sample", "hpd"}
+    slurm_jobs = sum(n for r, n in jobs.items() if r not in local | grouped) + 2 * len(runs)
     return {
         "config": str(configfile), "measured": str(measured), "gpu_speedup": gpu_speedup,
-        "jobs": jobs, "slurm_jobs": slurm_jobs, "analyse_group_jobs": math.ceil(components / group_k),
+        "jobs": jobs, "slurm_jobs": slurm_jobs, "analyse_group_jobs": len(runs), "embed_group_jobs": len(runs),
         "runs": len(runs), "texts_per_model": n_texts, "hours": hours,
         "gpu_hours": sum(hours[s] * cfg["resources"][s].get("gpu", 0) for s in gpu_stages),
         "cpu_hours": sum(v for k, v in hours.items() if k not in gpu_stages),
         "disk_gb": {k: v / 1e9 for k, v in disk.items()},
-        "peak_disk_gb": sum(disk.values()) / 1e9,
+        "steady_disk_gb": steady / 1e9,
+        "peak_disk_gb": (steady + held_codes + held_checkpoints) / 1e9,
+        "peak_parts_gb": {"compressed codes held by concurrent analyse groups": held_codes / 1e9,
+                          "checkpoints of concurrent train jobs (x2 during rotation)": held_checkpoints / 1e9},
+        "concurrent_jobs": prof["jobs"],
+        "mteb_cache_files": mteb_cache_files(n_variants_total, len(ev["tasks"])),
+        "limits_h": limits, "over_limit": over,
         "shapes": {m: {"params_M": round(s.params / 1e6, 1), "dim": s.dim, "from": s.source}
                    for m, s in shapes.items()},
         "rates": {k: v for k, v in rates.items() if k != "config"},
@@ -323,15 +383,26 @@ def report(p: dict[str, Any]) -> str:
     lines = [f"Plan for {p['config']}: {p['runs']} runs, {p['texts_per_model']:,} evaluation texts per model",
              "", "Jobs (Snakemake dry run):"]
     lines += [f"  {r:<28} {n:>6}" for r, n in sorted(p["jobs"].items())]
-    lines += [f"  SLURM jobs submitted: {p['slurm_jobs']} (analyse groups: {p['analyse_group_jobs']})", ""]
+    lines += [f"  SLURM jobs submitted: {p['slurm_jobs']} (one embedding group and one analyse group per run)", ""]
     lines.append(f"PROJECTED from the rates measured in {p['measured']} (not measured at this scale):")
     sp = p["gpu_speedup"]
     for stage, h in p["hours"].items():
         lines.append(f"  {stage:<14} {h:10.1f} h" + ("  (GPU stage: CPU rate" + (f" / {sp:g}" if sp != 1 else "")
                                                      + ")" if stage in ("train", "encode") else ""))
     lines.append(f"  GPU-hours {p['gpu_hours']:.1f}   CPU-hours {p['cpu_hours']:.1f}")
-    lines.append("  disk: " + ", ".join(f"{k} {v:.1f} GB" for k, v in p["disk_gb"].items())
-                 + f"; peak {p['peak_disk_gb']:.1f} GB (plus the HF cache filled by prefetch)")
+    lines.append("  disk, steady state: " + ", ".join(f"{k} {v:.1f} GB" for k, v in p["disk_gb"].items())
+                 + f"; total {p['steady_disk_gb']:.1f} GB (plus the HF cache filled by prefetch)")
+    lines.append(f"  disk, peak at {p['concurrent_jobs']} concurrent jobs: {p['peak_disk_gb']:.1f} GB = steady + "
+                 + " + ".join(f"{v:.1f} GB {k}" for k, v in p["peak_parts_gb"].items()))
+    lines.append(f"  mteb result cache: {p['mteb_cache_files']:,} files (results/mteb/)")
+    lim = p["limits_h"]
+    lines.append(f"  time limits (first attempt): train {lim['train']:.1f} h, embedding group {lim['embed']:.1f} h, "
+                 f"analyse group {lim['analyse']:.1f} h; a retry asks for 2x, then 3x")
+    if p["over_limit"]:
+        lines.append(f"  JOBS PROJECTED OVER THEIR TIME LIMIT ({len(p['over_limit'])}):")
+        lines += [f"    {o['job']}: {o['projected_h']:.2f} h > {o['limit_h']:.2f} h" for o in p["over_limit"]]
+    else:
+        lines.append("  jobs projected over their time limit: none")
     lines.append("  models: " + "; ".join(f"{m} {s['params_M']}M params, dim {s['dim']} ({s['from']})"
                                           for m, s in p["shapes"].items()))
     r = p["rates"]

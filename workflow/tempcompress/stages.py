@@ -184,7 +184,8 @@ def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, l
 def training_settings(config: dict[str, Any], spec: RunSpec, docs_sha256: str) -> dict[str, Any]:
     """Everything a resumed checkpoint must share with the run that resumes it (checkpoint
     frequency and gradient checkpointing aside, which change no result)."""
-    training = {k: v for k, v in config["training"].items() if k not in ("checkpoint_steps", "gradient_checkpointing")}
+    training = {k: v for k, v in config["training"].items() if k not in ("checkpoint_steps", "checkpoint_minutes",
+                                                                       "gradient_checkpointing")}
     variant = {k: v for k, v in config["variants"].get(spec.variant, {}).items() if k not in ("seeds", "models")}
     return {"run": spec.run_id, "training": training, "variant": variant or None,
             "model": config["models"][spec.model], "documents_sha256": docs_sha256,

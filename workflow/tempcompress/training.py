@@ -269,6 +269,67 @@ def _callbacks(spec: RunSpec, masks: dict[str, Any] | None) -> list[Any]:
     return cbs
 
 
+class TrainingTerminated(RuntimeError):
+    """Training stopped on SIGTERM after saving a resumable checkpoint."""
+
+
+class TimedCheckpoints:
+    """Trainer callback: a resumable checkpoint every ``minutes`` of training (None: none on a
+    clock) and, on SIGTERM (SLURM's notice before its kill at the time limit, or scancel), one at
+    once before training stops.  A checkpoint costs a model plus optimizer state (about 3x the
+    model), so a clock bounds both the work lost and the writes, whatever a step takes."""
+
+    def __init__(self, minutes: float | None) -> None:
+        import time
+
+        self.minutes = minutes
+        self.terminated = False
+        self.last = time.monotonic()
+        self._previous: Any = None
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self.terminated = True
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import signal
+        import threading
+        import time
+
+        self.last = time.monotonic()
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import time
+
+        if self.terminated:
+            control.should_save = True
+            control.should_training_stop = True
+        elif (self.minutes is not None and state.global_step < state.max_steps
+              and time.monotonic() - self.last >= 60 * self.minutes):
+            control.should_save = True
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import time
+
+        self.last = time.monotonic()
+
+
+def checkpoint_callback(minutes: float | None) -> Any:
+    """A TimedCheckpoints instance that is also a transformers TrainerCallback."""
+    from transformers import TrainerCallback
+
+    cls = type("TimedCheckpointsCallback", (TimedCheckpoints, TrainerCallback), {})
+    return cls(minutes)
+
+
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     """The newest complete trainer checkpoint in a folder, if any."""
     ckpts = [p for p in checkpoint_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
@@ -356,8 +417,9 @@ def build_trainer(
         data_seed=seed,
         logging_steps=1,
         logging_nan_inf_filter=False,  # a NaN loss must reach StopOnDivergence, not be averaged away
-        save_strategy="steps",
-        save_steps=training["checkpoint_steps"],
+        # checkpoints on a clock and at SIGTERM (checkpoint_callback); every N steps only if asked
+        save_strategy="steps" if training.get("checkpoint_steps") else "no",
+        save_steps=training.get("checkpoint_steps") or 1,
         save_total_limit=1,
         report_to="none",
         use_cpu=not _cuda(),
@@ -369,7 +431,8 @@ def build_trainer(
     )
     one_device(args)
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=_callbacks(spec, masks)
+        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[*_callbacks(spec, masks),
+                                                                 checkpoint_callback(training.get("checkpoint_minutes"))]
     )
     return trainer
 
@@ -405,6 +468,12 @@ def fine_tune(
     if resume is not None:
         print(f"resuming {spec.run_id} from {resume}", flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    clock = next((c for c in trainer.callback_handler.callbacks if isinstance(c, TimedCheckpoints)), None)
+    if clock is not None and clock.terminated:
+        raise TrainingTerminated(
+            f"run '{spec.run_id}' got SIGTERM (time limit or scancel) at step {trainer.state.global_step}: "
+            f"checkpoint saved in {checkpoint_dir}; the job's retry resumes from it"
+        )
     return [h for h in trainer.state.log_history if "loss" in h]
 
 
