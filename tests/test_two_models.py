@@ -109,11 +109,13 @@ def test_summary_rows_match_scores_csv_per_model(run) -> None:
 def test_findings_are_per_model(run) -> None:
     f = pd.read_csv(run / "results" / "tables" / "findings.csv")
     assert set(f["model"]) == MODELS
-    assert set(f["verdict"]) <= {"reproduced", "contradicted", "inconclusive"}
+    assert set(f["verdict"]) <= {"reproduced", "contradicted", "inconclusive", "descriptive"}
     c1 = f[f.claim == 1]
     assert len(c1) == 2 * 3 * c1["sample"].nunique() and (c1["n"] == 2).all()  # models × estimators, 2 seeds
+    assert (c1.groupby("model")["role"].apply(lambda r: (r == "primary").sum()) == 1).all()  # one primary each
     md = (run / "results" / "findings.md").read_text()
     assert "## Claim 1:" in md and re.search(r"\| sre \|", md)
+    assert "## Verdict per claim (primary test only)" in md and "## Power" in md
 
 
 def test_item_noise_recomputes_the_mteb_scores(run) -> None:
