@@ -70,11 +70,12 @@ sys.path.insert(0, {workflow!r})
 from tempcompress.hub import set_job_env
 set_job_env({home!r})
 import datasets
-from tempcompress.models import load_model
+from tempcompress.models import hub_commit, load_model
 ds = datasets.load_dataset("json", data_files={data!r}, split="train")
 mapped = ds.map(lambda r: {{"m": 2 * len(r["text"])}})  # what mteb's tasks do
 model = load_model("hub:standin/minilm", device="cpu")
-print("RESULT " + json.dumps({{"rows": len(mapped), "dim": model.get_embedding_dimension()}}))
+print("RESULT " + json.dumps({{"rows": len(mapped), "dim": model.get_embedding_dimension(),
+                               "commit": hub_commit("standin/minilm")}}))
 """
 
 
@@ -96,7 +97,7 @@ def _can_mount_read_only(tmp_path: Path) -> bool:
 def test_a_read_only_shared_cache_serves_jobs(tmp_path: Path) -> None:
     if not _can_mount_read_only(tmp_path):
         pytest.skip("needs unshare and mount (a private read-only bind mount)")
-    from test_envs_and_hub import _fake_hub_cache
+    from test_envs_and_hub import FAKE_COMMIT, _fake_hub_cache
 
     home = tmp_path / "hf"
     _fake_hub_cache(home, "standin/minilm")
@@ -111,7 +112,7 @@ def test_a_read_only_shared_cache_serves_jobs(tmp_path: Path) -> None:
     code = JOB.format(workflow=WORKFLOW, home=str(home), data=str(data))
     out = subprocess.run(_read_only(home, [sys.executable, "-c", code]), capture_output=True, text=True,
                          env=env, timeout=300)
-    assert _result(out) == {"rows": 20, "dim": 384}
+    assert _result(out) == {"rows": 20, "dim": 384, "commit": FAKE_COMMIT}
     assert "is read-only" in out.stderr
     assert sorted(str(p) for p in home.rglob("*")) == before
 
