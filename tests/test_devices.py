@@ -66,6 +66,7 @@ def test_the_rehearsal_hatch_warns_loudly_and_runs_on_the_cpu(monkeypatch, capsy
     assert job_device(1, "encode") == "cpu"
     out = capsys.readouterr().out
     assert "WARNING" in out and "CPU-only build" in out and "rehearsals only" in out
+    assert device_report("cpu")["cpu_for_gpu_allowed"] is True  # meta.json marks a rehearsal's output
     monkeypatch.setenv(ALLOW_CPU_FOR_GPU, "0")  # only "1" opens it
     with pytest.raises(GPUUnavailableError):
         job_device(1, "encode")

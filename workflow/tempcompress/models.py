@@ -120,7 +120,8 @@ def peak_memory_bytes(device: str) -> int:
 
 
 def device_report(device: str) -> dict[str, Any]:
-    """What a job ran on, for its meta.json: device, GPU name, driver, torch's CUDA, peak memory."""
+    """What a job ran on, for its meta.json: device, GPU name, driver, torch's CUDA, peak memory,
+    and whether the rehearsal-only escape hatch was open."""
     import torch
 
     on_gpu = device.startswith("cuda")
@@ -131,6 +132,7 @@ def device_report(device: str) -> dict[str, Any]:
         "torch_cuda": torch.version.cuda,
         "peak_memory_bytes": peak_memory_bytes(device),
         "peak_memory_of": "torch.cuda.max_memory_allocated" if on_gpu else "process peak RSS",
+        "cpu_for_gpu_allowed": os.environ.get(ALLOW_CPU_FOR_GPU) == "1",  # a rehearsal's output, never a result
     }
     print(f"device {device}{' (' + report['gpu_name'] + ')' if on_gpu else ''}: peak memory "
           f"{report['peak_memory_bytes'] / 2**30:.2f} GiB ({report['peak_memory_of']})", flush=True)
