@@ -5,8 +5,9 @@ With ``hf_home:`` set in the config, every job runs with ``HF_HOME=<hf_home>`` a
 cluster job does).  Only the local rule ``prefetch`` runs with the submit host's own settings:
 it downloads, once, every hub model at its configured revision, every real MTEB task's data
 (through mteb's own ``load_data``, which also prepares the Arrow cache that offline
-``datasets`` reads) and the training corpus sample (through the same ``load_corpus`` call that
-``prepare_texts`` makes), and writes what it found to a JSON manifest.
+``datasets`` reads) and the training corpus sample of every hub corpus (streamed, so never
+cached: written to ``data.corpus_sample_file`` inside ``HF_HOME``, which the offline
+``prepare_documents`` job reads), and writes what it found to a JSON manifest.
 """
 
 from __future__ import annotations

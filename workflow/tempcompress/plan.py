@@ -29,8 +29,10 @@ known when the DAG is built nor visible from the submit host.  ``temp()`` delete
 the run is scored, in the same group job; the peak above is what they cost.
 
 Job times are CPU seconds of the measured jobs (wall time is inflated on a shared machine).
-GPU stages are projected at the measured (CPU) speed divided by ``--gpu-speedup``: pass your
-GPU's measured speed-up over the rehearsal's CPU (default 1: the CPU figure itself).
+GPU stages are projected at the measured (CPU) speed divided by ``--gpu-speedup`` when you pass
+your GPU's measured speed-up over the rehearsal's CPU; without it, by their FLOPs (6 per
+parameter and token to train, 2 to encode) at ``--gpu-tflops`` sustained (default
+``DEFAULT_GPU_TFLOPS``, an assumption), plus the measured job start-up.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARS_PER_TOKEN = 4.0
+# GPU stages without a measured speed-up are projected by FLOPs (6 per parameter and token to
+# train, 2 to encode) at this sustained rate: an assumption, about a third of an A100's dense
+# bf16 peak (312 TFLOP/s); no GPU was available to measure it.
+DEFAULT_GPU_TFLOPS = 100.0
 # fallback shape of a hub model whose config.json is not in the local HF cache (BERT-base)
 DEFAULT_SHAPE = {"num_hidden_layers": 12, "hidden_size": 768, "vocab_size": 30522}
 
@@ -285,8 +291,13 @@ def mteb_cache_files(n_runs_variants: int, n_tasks: int) -> int:
     return n_runs_variants * (n_tasks + 1)
 
 
+def gpu_seconds(flops: float, tflops: float) -> float:
+    """Seconds for ``flops`` at a sustained ``tflops`` (TFLOP/s)."""
+    return flops / (tflops * 1e12)
+
+
 def plan(configfile: str | Path, measured: str | Path, profile: str | Path | None = None,
-         gpu_speedup: float = 1.0) -> dict[str, Any]:
+         gpu_speedup: float | None = None, gpu_tflops: float = DEFAULT_GPU_TFLOPS) -> dict[str, Any]:
     """Projected jobs, hours and disk of the config's grid (see the module docstring)."""
     from .compression import bytes_per_vector, score_variants
     from .config import expand_runs, load_config_file
@@ -301,7 +312,8 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
     side_tokens = (cfg["intrinsic_dim"]["sample_size"] + cp["fit_size"]) * min(
         tr["max_seq_length"], ev["max_seq_length"])
     gpu = {s: bool(cfg["resources"][s].get("gpu")) for s in ("train", "encode")}
-    speed = {s: gpu_speedup if gpu[s] else 1.0 for s in gpu}
+    speed = {s: gpu_speedup or 1.0 if gpu[s] else 1.0 for s in gpu}
+    by_flops = {s: gpu[s] and gpu_speedup is None for s in gpu}  # GPU stages without a measured speed-up
 
     hours = {"train": 0.0, "encode": 0.0, "intrinsic_dim": 0.0, "compress": 0.0, "score": 0.0}
     disk = {"models": 0.0, "embeddings": 0.0}
@@ -314,7 +326,10 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
         elif spec.kind != "base":
             steps = spec.steps or tr["steps"]
             work = steps * tr["batch_size"] * tr["max_seq_length"] * shape.params
-            seconds = rates["train_startup_s"] + work * rates["train_s_per_work"] / speed["train"]
+            if by_flops["train"]:  # forward + backward: 6 FLOPs per parameter and token, anchor + positive
+                seconds = rates["train_startup_s"] + gpu_seconds(6 * 2 * work, gpu_tflops)
+            else:
+                seconds = rates["train_startup_s"] + work * rates["train_s_per_work"] / speed["train"]
             hours["train"] += seconds
             job_hours.append(("train", run, seconds / 3600))
         if spec.kind != "base":
@@ -322,8 +337,10 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
             # a resumable checkpoint: the model plus AdamW's two moments (3x the model)
             per_checkpoint = max(per_checkpoint, 3 * shape.params * rates["model_bytes_per_param"])
         # encode + the two encode_sample jobs (ID sample, fit set): three start-ups, one group job
-        encode_s = 3 * rates["train_startup_s"] + (n_tokens + side_tokens) * shape.params * rates[
-            "encode_s_per_token_param"] / speed["encode"]
+        token_params = (n_tokens + side_tokens) * shape.params
+        encode_s = 3 * rates["train_startup_s"] + (
+            gpu_seconds(2 * token_params, gpu_tflops) if by_flops["encode"]
+            else token_params * rates["encode_s_per_token_param"] / speed["encode"])
         hours["encode"] += encode_s
         job_hours.append(("embed", run, encode_s / 3600))
         n_id = cfg["intrinsic_dim"]["sample_size"]
@@ -359,7 +376,7 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
     grouped = {"intrinsic_dim", "compress", "score", "encode", "encode_sample", "hpd"}
     slurm_jobs = sum(n for r, n in jobs.items() if r not in local | grouped) + 2 * len(runs)
     return {
-        "config": str(configfile), "measured": str(measured), "gpu_speedup": gpu_speedup,
+        "config": str(configfile), "measured": str(measured), "gpu_speedup": gpu_speedup, "gpu_tflops": gpu_tflops,
         "jobs": jobs, "slurm_jobs": slurm_jobs, "analyse_group_jobs": len(runs), "embed_group_jobs": len(runs),
         "runs": len(runs), "texts_per_model": n_texts, "hours": hours,
         "gpu_hours": sum(hours[s] * cfg["resources"][s].get("gpu", 0) for s in gpu_stages),
@@ -386,9 +403,10 @@ def report(p: dict[str, Any]) -> str:
     lines += [f"  SLURM jobs submitted: {p['slurm_jobs']} (one embedding group and one analyse group per run)", ""]
     lines.append(f"PROJECTED from the rates measured in {p['measured']} (not measured at this scale):")
     sp = p["gpu_speedup"]
+    how = (f"CPU rate / {sp:g}" if sp else f"FLOPs at an ASSUMED {p['gpu_tflops']:g} TFLOP/s sustained; "
+           "pass --gpu-speedup with a measured factor")
     for stage, h in p["hours"].items():
-        lines.append(f"  {stage:<14} {h:10.1f} h" + ("  (GPU stage: CPU rate" + (f" / {sp:g}" if sp != 1 else "")
-                                                     + ")" if stage in ("train", "encode") else ""))
+        lines.append(f"  {stage:<14} {h:10.1f} h" + (f"  (GPU stage: {how})" if stage in ("train", "encode") else ""))
     lines.append(f"  GPU-hours {p['gpu_hours']:.1f}   CPU-hours {p['cpu_hours']:.1f}")
     lines.append("  disk, steady state: " + ", ".join(f"{k} {v:.1f} GB" for k, v in p["disk_gb"].items())
                  + f"; total {p['steady_disk_gb']:.1f} GB (plus the HF cache filled by prefetch)")
@@ -416,10 +434,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("config", help="the config to plan, e.g. config/paper.yaml")
     ap.add_argument("--measured", required=True, help="working directory of a finished run (e.g. the rehearsal)")
     ap.add_argument("--profile", default=str(ROOT / "slurm" / "config.yaml"), help="SLURM profile (group sizes)")
-    ap.add_argument("--gpu-speedup", type=float, default=1.0, help="GPU speed / measured CPU speed (default 1)")
+    ap.add_argument("--gpu-speedup", type=float, default=None,
+                    help="measured GPU speed / measured CPU speed of the GPU stages (default: project them by FLOPs)")
+    ap.add_argument("--gpu-tflops", type=float, default=DEFAULT_GPU_TFLOPS,
+                    help=f"sustained GPU TFLOP/s for the FLOP projection (default {DEFAULT_GPU_TFLOPS:g})")
     ap.add_argument("--json", help="also write the plan as JSON here")
     args = ap.parse_args(argv)
-    p = plan(args.config, args.measured, args.profile, args.gpu_speedup)
+    p = plan(args.config, args.measured, args.profile, args.gpu_speedup, args.gpu_tflops)
     print(report(p))
     if args.json:
         Path(args.json).write_text(json.dumps(p, indent=1, default=str))
