@@ -304,8 +304,7 @@ def primary_retention_rises(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
         for ttype, tasks in types:
             meta, m = run_matrix(s, dev, method, "score", tasks=tasks)
             hc = hierarchical_contrast(_tau_contrast(meta, m, variant, True), st["n_boot"], st["seed"])
-            rows.append(_contrast_row(2, model, hc, "absolute compressed score, highest minus lowest τ "
-                                      "(> 0: the compression-friendly τ is also better after compression)", +1,
+            rows.append(_contrast_row(2, model, hc, "absolute compressed score, highest minus lowest τ", +1,
                                       role=GUARD, variant=variant, method=method, dim=dim,
                                       subject=f"compressed score, {ttype}"))
     return rows
@@ -820,7 +819,9 @@ def _md_table(df: pd.DataFrame) -> str:
 
 
 def _p(p: float) -> str:
-    return "–" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3f}"
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _show(g: pd.DataFrame, holm_col: bool = False) -> pd.DataFrame:
@@ -911,7 +912,9 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
             parts += [f"### {title}", ""]
             if role == GUARD:
                 parts += ["Retention can rise because the full-size score falls: a τ whose compressed score is "
-                          "lower is not a win after compression, whatever its retention.", ""]
+                          "lower is not a win after compression, whatever its retention (> 0: the "
+                          "compression-friendly τ is also better after compression; *contradicted*: it is worse).",
+                          ""]
             if role == SENSITIVITY and claim == 2:
                 trunc = r[r["method"] == "truncation"]
                 if len(trunc):
