@@ -278,6 +278,8 @@ def test_a_real_within_tau_effect_reproduces_claim_3(tmp_path) -> None:
     assert prim["verdict"].tolist() == ["reproduced"] and prim["effect"].iloc[0] < -0.9
     partial = t[(t.claim == 3) & t.subject.str.startswith("partial")]
     assert partial["ci_hi"].iloc[0] < 0  # ID's effect with τ held fixed
+    across = t[(t.claim == 3) & (t.variant == "other families")]  # fitted on crop: predicts base, agg-sum x 4 seeds
+    assert across["n"].iloc[0] == 5 and across["subject"].iloc[0] == "agg-sum, base" and across["effect"].iloc[0] > 0
 
 
 def _mini(values: dict[tuple[str, str], float], full: dict[tuple[str, str], float] | None = None,
