@@ -1,14 +1,20 @@
 """The rehearsal: config/rehearsal.yaml (paper.yaml's code paths) through `snakemake --profile slurm`.
 
 A single-node SLURM cluster is installed and started on localhost (tests/slurm/start_slurm.sh:
-Debian's slurm-wlm, munge, MariaDB for sacct).  tests/standin_hub.py builds a stand-in HF cache
-(two hub models, four real MTEB tasks, a Wikipedia-shaped corpus).  The rehearsal then runs with
-the project's own profile (overridden only where this one-node cluster needs it) and
-``hf_home`` pointing at that cache, with the network guard (tests/netguard) in every Python
-process: the prefetch runs on the submit host, every other job runs as a SLURM job, offline.
-Checked: every job COMPLETED in sacct, both models scored on every task, every figure drawn,
-no network access, the group jobs' requests, the plan command on the measured run, and a
-failing model (reported, retried once as the profile's `retries` does, other results kept).
+Debian's slurm-wlm, munge, MariaDB for sacct) with two partitions, `main` and `gpu` (fake GPU
+GRES).  tests/standin_hub.py serves stand-in hub repos (two models, one a plain transformers
+checkpoint; four real MTEB tasks at mteb's pinned revisions, mteb/banking77 at two; a
+Wikipedia-shaped corpus at two revisions) over the hub's HTTP protocol on 127.0.0.1, and
+HF_ENDPOINT points at it.  The prefetch runs online against that server on the submit host
+and fills an empty HF_HOME, as from huggingface.co; nothing else builds a cache.  The server is
+then stopped and the pipeline runs through SLURM, every job offline, with the network guard
+(tests/netguard) in every Python process refusing (and logging) any connection beyond loopback
+and to the hub server's address.
+Checked: every job COMPLETED in sacct, GPU-requesting jobs ran in partition `gpu` with a GPU and
+all others in `main`, both models scored on every task, every figure drawn, no network access,
+the group jobs' requests (one run per group), the plan command on the measured run, and a
+failing model (reported, retried once as the profile's `retries` does, with a doubled time
+limit, other results kept).
 Skips, saying why, where SLURM cannot be installed (not root, no apt).
 """
 
@@ -28,20 +34,18 @@ import yaml
 from conftest import ROOT, snakemake
 from tempcompress import hub
 
+sys.path.insert(0, str(ROOT / "tests"))
+import standin_hub  # noqa: E402
+
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 HARNESS = ROOT / "tests" / "slurm"
 CONFIG = ROOT / "config" / "rehearsal.yaml"
 OVERRIDES = [
     "--profile", "slurm",
-    "--default-resources", "slurm_account=root", "slurm_partition=main", "mem_mb=1000", "runtime=20",
-    "--set-resources", "train:slurm_partition=main", "encode:slurm_partition=main",
+    # the account of this one-node cluster; partitions come from the config (resources.partitions)
+    "--default-resources", "slurm_account=root", "mem_mb=1000", "runtime=20",
     "--slurm-init-seconds-before-status-checks", "5",
     "--cores", "2",  # the most threads one job may use on this 2-CPU node
-    # fewer, fuller SLURM jobs at this tiny scale: a run's train, encode and sample encodings
-    # share one job (3 runs per job); its CPU stages keep the profile's group (one run per job),
-    # which starts as soon as its run's embeddings are there
-    "--groups", "train=embed", "encode=embed", "encode_sample=embed",
-    "--group-components", "embed=3", "analyse=2",
     "--jobs", "4",
     "--latency-wait", "10",
 ]
@@ -60,7 +64,8 @@ def _minutes(limit: str) -> int:
 
 
 def _sacct(since: str) -> list[dict[str, str]]:
-    fields = ["JobID", "Comment", "State", "ReqMem", "Timelimit", "ReqCPUS"]  # Comment: rule_<rule or group>
+    # Comment: rule_<rule or group>; AllocTRES holds gres/gpu=N for a job given a GPU
+    fields = ["JobID", "Comment", "State", "ReqMem", "Timelimit", "ReqCPUS", "Partition", "AllocTRES"]
     out = subprocess.run(["sacct", "-n", "-X", "-P", "-S", since, "-o", ",".join(fields)],
                          capture_output=True, text=True, check=True).stdout
     return [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines() if line.strip()]
@@ -79,50 +84,81 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def hf_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("hf_home")
-    env = {**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "standin_hub.py"), str(home)],
-                         capture_output=True, text=True, env=env, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return home
+def store(tmp_path_factory) -> Path:
+    """The stand-in hub's repositories (served by standin_hub.serve during the prefetch only)."""
+    path = tmp_path_factory.mktemp("hub_store")
+    standin_hub.build(path)
+    return path
 
 
-def _env(netlog: Path) -> dict[str, str]:
-    # offline on the submit host too (CI has no hub): the prefetch verifies the stand-in cache
+def _env(netlog: Path, endpoint: str, online: bool) -> dict[str, str]:
+    """The submit host's environment: HF_ENDPOINT at the stand-in hub, the network guard on,
+    the hub online (prefetch) or offline; jobs are offline either way (hub.set_job_env)."""
+    flag = "0" if online else "1"
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests" / "netguard"),
                                                          os.environ.get("PYTHONPATH")])),
-            "NETGUARD_LOG": str(netlog), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-            # the submit host's own record is offline too (never one inherited from elsewhere)
-            hub.SUBMIT_ENV: json.dumps({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})}
+            "NETGUARD_LOG": str(netlog), "HF_ENDPOINT": endpoint,
+            # offline, even the (stopped) hub server's address counts as network access
+            "NETGUARD_BLOCK": "" if online else endpoint.removeprefix("http://"),
+            "HF_HUB_OFFLINE": flag, "HF_DATASETS_OFFLINE": flag,
+            hub.SUBMIT_ENV: json.dumps({"HF_HUB_OFFLINE": flag, "HF_DATASETS_OFFLINE": flag}),
+            # datasets pings an S3 bucket (not HF_ENDPOINT) to count downloads: the stand-in hub is
+            # the only server here
+            "HF_UPDATE_DOWNLOAD_COUNTS": "0", "HF_HUB_DISABLE_TELEMETRY": "1",
+            # the GPU partition's GPUs are fake: GPU-requesting jobs run on the CPU
+            "TEMPCOMPRESS_ALLOW_CPU_FOR_GPU": "1"}
 
 
-def _run(work: Path, config: Path, hf: Path, netlog: Path, *extra: str) -> subprocess.CompletedProcess:
+def _run(work: Path, config: Path, hf: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
     # `--profile slurm` is resolved from the working directory of the call: the repository root
     cmd = ["--configfile", str(config), "--config", f"hf_home={hf}", *OVERRIDES, *extra]
-    return snakemake(*cmd, cwd=work, timeout=3000, chdir=ROOT, env=_env(netlog))
+    return snakemake(*cmd, cwd=work, timeout=3000, chdir=ROOT, env=env)
 
 
-def test_rehearsal_through_slurm(cluster, hf_home, tmp_path) -> None:
+def test_rehearsal_through_slurm(cluster, store, tmp_path) -> None:
     netlog = tmp_path / "network_attempts.log"
+    hf_home = tmp_path / "hf_home"  # empty: only the prefetch fills it
     cfg = yaml.safe_load(CONFIG.read_text())
-    since = time.strftime("%Y-%m-%dT%H:%M:%S")
     t0 = time.time()
-    good = _run(tmp_path, CONFIG, hf_home, netlog)
+
+    # 1. prefetch on the submit host, online against the stand-in hub
+    with standin_hub.serve(store) as endpoint:
+        pre = _run(tmp_path, CONFIG, hf_home, _env(netlog, endpoint, online=True), "prefetch")
+        assert pre.returncode == 0, (pre.stdout + pre.stderr)[-6000:]
+    assert (hf_home / "hub").is_dir() and (hf_home / "datasets").is_dir()
+    prefetch = json.loads((tmp_path / "results" / "data" / "prefetch.json").read_text())
+    assert prefetch["online"] is True and prefetch["hf_home"] == str(hf_home)
+    assert set(prefetch["tasks"]) == set(cfg["evaluation"]["tasks"]) and len(prefetch["models"]) == 2
+    (corpus,) = prefetch["corpus"].values()
+    assert corpus["commit"] == standin_hub.CORPUS_REVISION != standin_hub.CORPUS_MAIN
+    assert Path(corpus["file"]).is_relative_to(hf_home)
+
+    # 2. the server is stopped: every SLURM job runs offline
+    since = time.strftime("%Y-%m-%dT%H:%M:%S")
+    offline = _env(netlog, endpoint, online=False)
+    good = _run(tmp_path, CONFIG, hf_home, offline)
     wall = time.time() - t0
     assert good.returncode == 0, (good.stdout + good.stderr)[-6000:]
     jobs = _sacct(since)
-    print(f"rehearsal through SLURM: {wall:.0f} s wall, {len(jobs)} SLURM jobs")
+    print(f"rehearsal through SLURM (prefetch included): {wall:.0f} s wall, {len(jobs)} SLURM jobs")
 
     # every job ran as a SLURM job and completed
     assert all(j["State"] == "COMPLETED" for j in jobs), [j for j in jobs if j["State"] != "COMPLETED"]
     res = tmp_path / "results"
     n_runs = len(list((res / "scores").glob("*.csv")))
     n_trained = len(list((res / "models").glob("*/model")))
-    assert n_runs == 14 and n_trained == 12, (n_runs, n_trained)
-    assert len(jobs) >= 3, jobs  # the text samples, embedding groups and analyse groups ran as SLURM jobs
+    assert n_runs == 7 and n_trained == 5, (n_runs, n_trained)
     meta = json.loads(next((res / "models").glob("*/meta.json")).read_text())
     assert meta["slurm_job_id"], "training did not run inside a SLURM job"
+
+    # routing: a job that requests a GPU (train, a run's embedding group) ran in the GPU
+    # partition and was given one; every other job ran in the CPU partition
+    parts = cfg["resources"]["partitions"]
+    for j in jobs:
+        gpu_job = j["Comment"].startswith(("rule_train", "rule_embed_"))
+        assert j["Partition"] == (parts["gpu"] if gpu_job else parts["cpu"]), j
+        assert ("gres/gpu=1" in j["AllocTRES"]) == gpu_job, j
+    assert any(j["Comment"].startswith("rule_embed_") for j in jobs), [j["Comment"] for j in jobs]
 
     # paper.yaml's code paths: both hub models, every real MTEB task, the hub corpus
     scores = pd.read_csv(res / "tables" / "scores.csv")
@@ -131,27 +167,24 @@ def test_rehearsal_through_slurm(cluster, hf_home, tmp_path) -> None:
     assert scores["score"].notna().all()
     variants = set(scores["run"].str.split(".").str[1])
     assert {"base", "crop", "agg-sum", "mrl"} <= variants
-    for name in cfg["variants"]:
-        assert (res / "models").glob(f"*.{name}.*")
     figures = sorted((tmp_path / "paper_figures").glob("*.pdf"))
     assert len(figures) >= 8 and all(f.stat().st_size > 1000 for f in figures), figures
-    prefetch = json.loads((res / "data" / "prefetch.json").read_text())
-    assert set(prefetch["tasks"]) == set(cfg["evaluation"]["tasks"]) and len(prefetch["models"]) == 2
-    assert prefetch["hf_home"] == str(hf_home)
+    docs_meta = json.loads((res / "data" / "train_documents.meta.json").read_text())
+    assert docs_meta["n_documents"] == cfg["training"]["max_documents"]
 
     # no process (submit host, SLURM jobs, scripts) attempted network access
     assert not netlog.exists() or not netlog.read_text().strip(), netlog.read_text()[:3000]
 
     # a group job's jobs run one after another inside it (the profile's jobstep_slots), so it
-    # asks for one job's CPUs and memory and for the sum of its jobs' runtimes
+    # asks for one job's CPUs and memory and for the sum of its jobs' runtimes; one run per group
     req = cfg["resources"]
-    for prefix, stages in (("rule_analyse", ["cpu"]), ("rule_embed", ["train", "encode"])):
+    for prefix, stage, n_jobs in (("rule_analyse_", "cpu", 3), ("rule_embed_", "encode", 3)):
         groups = [j for j in jobs if j["Comment"].startswith(prefix)]
-        assert groups, (prefix, [j["Comment"] for j in jobs])
+        assert len(groups) == n_runs, (prefix, [j["Comment"] for j in jobs])
         for j in groups:
-            assert _mem_mb(j["ReqMem"]) <= max(req[s]["mem_mb"] for s in stages) + 1, j
-            assert int(j["ReqCPUS"]) == max(req[s]["threads"] for s in stages), j
-            assert _minutes(j["Timelimit"]) >= 2 * max(req[s]["runtime"] for s in stages), j
+            assert _mem_mb(j["ReqMem"]) <= req[stage]["mem_mb"] + 1, j
+            assert int(j["ReqCPUS"]) == req[stage]["threads"], j
+            assert _minutes(j["Timelimit"]) == n_jobs * req[stage]["runtime"], j
 
     # the plan command runs on the measured rehearsal and on paper.yaml
     plan = subprocess.run([sys.executable, "-m", "tempcompress.plan", str(ROOT / "config" / "paper.yaml"),
@@ -160,10 +193,12 @@ def test_rehearsal_through_slurm(cluster, hf_home, tmp_path) -> None:
                           env={**os.environ, "PYTHONPATH": str(ROOT / "workflow"), "HF_HUB_OFFLINE": "1"})
     assert plan.returncode == 0, plan.stderr[-3000:]
     p = json.loads((tmp_path / "plan.json").read_text())
-    assert p["jobs"]["train"] > 100 and p["gpu_hours"] > 0 and p["peak_disk_gb"] > 0
+    assert p["jobs"]["train"] > 100 and p["gpu_hours"] > 0 and p["peak_disk_gb"] > p["steady_disk_gb"] > 0
+    assert p["over_limit"] == [], p["over_limit"]
     print(plan.stdout)
 
-    # a model whose jobs fail: reported, retried once (the profile's `retries`), others untouched
+    # a model whose jobs fail: reported, retried once (the profile's `retries`) with a doubled
+    # time limit, others untouched
     finished = next((res / "scores").glob("*.csv"))
     mtime = finished.stat().st_mtime
     broken = tmp_path / "broken_model"
@@ -173,11 +208,12 @@ def test_rehearsal_through_slurm(cluster, hf_home, tmp_path) -> None:
     bad_cfg = tmp_path / "rehearsal_broken.yaml"
     bad_cfg.write_text(yaml.safe_dump(cfg))
     since = time.strftime("%Y-%m-%dT%H:%M:%S")
-    bad = _run(tmp_path, bad_cfg, hf_home, netlog, "--keep-going", "--retries", "1",
-               "results/embeddings/broken.base/eval.npy")
+    bad = _run(tmp_path, bad_cfg, hf_home, offline, "--retries", "1", "results/embeddings/broken.base/eval.npy")
     assert bad.returncode != 0
     assert "Error in rule" in bad.stderr + bad.stdout
-    states = [j["State"] for j in _sacct(since)]
-    assert states.count("FAILED") == 2, states  # first attempt + one retry
+    failed = [j for j in _sacct(since) if j["State"] == "FAILED"]
+    assert len(failed) == 2, failed  # first attempt + one retry
+    limits = sorted(_minutes(j["Timelimit"]) for j in failed)
+    assert limits[1] == 2 * limits[0], failed  # the retry asks for twice the time
     assert finished.stat().st_mtime == mtime
     assert (res / "logs" / "encode" / "broken.base.log").is_file()

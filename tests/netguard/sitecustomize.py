@@ -3,6 +3,9 @@
 Every Python process (Snakemake, its SLURM jobs, the scripts) then refuses connections and name
 look-ups to anything but loopback / Unix sockets, and appends one line per attempt to the log
 (pid, program, destination).  The rehearsal asserts that the log stays empty.
+
+NETGUARD_BLOCK=<host>:<port> also refuses (and logs) connections to that loopback address: the
+stand-in hub server, which offline jobs must never contact, even when it is running.
 """
 
 import ipaddress
@@ -11,6 +14,11 @@ import socket
 import sys
 
 _LOG = os.environ.get("NETGUARD_LOG")
+_BLOCK = os.environ.get("NETGUARD_BLOCK", "")
+
+
+def _blocked(address) -> bool:
+    return bool(_BLOCK) and f"{address[0]}:{address[1]}" == _BLOCK
 
 
 def _local(host) -> bool:
@@ -33,12 +41,12 @@ if _LOG:
     _getaddrinfo = socket.getaddrinfo
 
     def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _local(address[0]):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and (not _local(address[0]) or _blocked(address)):
             _refuse("connect", address)
         return _connect(self, address)
 
     def connect_ex(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _local(address[0]):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and (not _local(address[0]) or _blocked(address)):
             _refuse("connect", address)
         return _connect_ex(self, address)
 
