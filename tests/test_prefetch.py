@@ -135,3 +135,15 @@ def test_offline_tasks_fail_on_another_revision_of_their_dataset_repo(hub_store,
     pinned = standin_hub.standin_task_revision("Banking77Classification")
     found = standin_hub.standin_task_revision("Banking77Classification.v2")
     assert "Banking77Classification" in msg and pinned in msg and found in msg, msg
+
+
+def test_prefetch_refuses_two_revisions_of_one_repo_in_one_config() -> None:
+    """Offline jobs cannot tell two prepared revisions of one repo apart: the submit host says so."""
+    import mteb
+    from tempcompress.hub import shared_repo_revisions
+
+    tasks = [mteb.get_task(n) for n in ("Banking77Classification", "Banking77Classification.v2", "SciFact")]
+    clashes = shared_repo_revisions(tasks)
+    assert list(clashes) == ["mteb/banking77"]
+    assert set(clashes["mteb/banking77"]) == {"Banking77Classification", "Banking77Classification.v2"}
+    assert shared_repo_revisions(tasks[:1] + tasks[2:]) == {}

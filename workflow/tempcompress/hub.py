@@ -146,7 +146,15 @@ def prefetch(config: dict[str, Any], manifest: str | Path) -> dict[str, Any]:
         out["models"][name] = {"repo": repo, "revision": revision, "commit": snap.name}
         print(f"model {name}: {repo}@{snap.name}")
     names = remote_tasks(config)
-    for task in build_tasks(names, config["evaluation"]) if names else []:
+    tasks = build_tasks(names, config["evaluation"]) if names else []
+    clashes = shared_repo_revisions(tasks)
+    if clashes:
+        raise RevisionMismatch(
+            "these tasks need different revisions of one dataset repo, which offline jobs cannot tell apart "
+            f"(datasets loads the most recently prepared one): {clashes}. Run them from separate configs, "
+            "each with its own hf_home."
+        )
+    for task in tasks:
         task.load_data()  # mteb's own loader: downloads and prepares the Arrow cache
         check_task_revision(task)
         meta = task.metadata
@@ -220,6 +228,16 @@ def check_task_revision(task: Any) -> None:
             f"revision of {repo}, or delete the other revision's folder under <hf_home>/datasets/ and re-run "
             "the prefetch."
         )
+
+
+def shared_repo_revisions(tasks: list[Any]) -> dict[str, dict[str, str]]:
+    """{dataset repo: {task: pinned revision}} for every repo that tasks pin at more than one
+    revision (e.g. a task and its .v2): one HF cache cannot serve both offline."""
+    by_repo: dict[str, dict[str, str]] = {}
+    for task in tasks:
+        ds = task.metadata.dataset
+        by_repo.setdefault(ds.get("path"), {})[task.metadata.name] = ds.get("revision")
+    return {repo: pins for repo, pins in by_repo.items() if len(set(pins.values())) > 1}
 
 
 def revision_checked(tasks: list[Any]) -> list[Any]:
