@@ -144,4 +144,5 @@ def test_jobs_record_their_transformer_seconds_for_the_overhead_benchmark(tiny_r
     table = pd.read_csv(tiny_run / "results" / "benchmarks" / "overhead.csv").set_index("stage")
     for stage in ("train", "encode", "encode_sample"):
         assert 0 < table.loc[stage, "compute_s"] < table.loc[stage, "job_s"], table
-    assert table.loc["pipeline", "overhead_ratio"] == pytest.approx(100 / table.loc["pipeline", "compute_s"], rel=1e-2)
+    # the ratio is written with 2 decimals
+    assert table.loc["pipeline", "overhead_ratio"] == pytest.approx(100 / table.loc["pipeline", "compute_s"], abs=0.005)
