@@ -319,7 +319,7 @@ def test_retention_that_rises_because_the_full_score_falls_is_not_a_win() -> Non
         comp[("1.0", sd)] = (0.7 + rng.normal(0, 0.01)) * full[("1.0", sd)]
     rows = primary_retention_rises(_mini(comp, full), {}, findings_settings(None))
     prim = [r for r in rows if r["role"] == "primary"][0]
-    guard = [r for r in rows if r["role"] == "guard" and r["subject"].endswith("all types")][0]
+    guard = [r for r in rows if r["role"] == "guard" and "all types" in r["subject"]][0]
     assert prim["verdict"] == "reproduced" and guard["verdict"] == "contradicted" and guard["effect"] < -0.03
 
 
@@ -366,6 +366,10 @@ def test_noise_floor_sets_the_noninferiority_margin(tmp_path) -> None:
     assert floor.loc["mean over types", "max_abs_gap"] == pytest.approx(0.02)
     t = findings_table(s, ids, None, cfg)
     assert t[(t.claim == 7) & (t.role == "primary")]["margin"].iloc[0] == pytest.approx(0.02)
+    # clustering's full-size τ effect (0.04) lies within its floor (0.08): no verdict
+    clu = t[(t.claim == 4) & (t.role == "primary") & (t.subject == "Clustering")].iloc[0]
+    assert clu["verdict"] == "inconclusive" and "noise floor" in clu["note"] and clu["min_effect"] == pytest.approx(0.08)
+    assert clu["ci_lo"] > 0  # ... although its interval excludes zero
     md_path = tmp_path / "f.md"
     write_findings(tables, str(md_path), str(tmp_path / "f.csv"), cfg)
     assert "0.080" in md_path.read_text()  # the floor is printed

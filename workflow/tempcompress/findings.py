@@ -230,17 +230,37 @@ def effective_margin(settings: dict[str, Any], floor: float) -> float:
 
 
 def _contrast_row(claim: int, model: str, c: Contrast, statistic: str, expected_sign: int, role: str = PRIMARY,
-                  shift: float = 0.0, **kw: Any) -> dict[str, Any]:
-    """A row of a hierarchical contrast; ``shift`` moves the null (non-inferiority: + margin)."""
+                  shift: float = 0.0, floor: float = 0.0, **kw: Any) -> dict[str, Any]:
+    """A row of a hierarchical contrast; ``shift`` moves the null (non-inferiority: + margin);
+    ``floor`` > 0 is a minimum effect (the evaluation noise floor): reproduced needs the CI beyond
+    +floor, contradicted beyond -floor (expected sign +)."""
     shifted = Estimate(c.est.value + shift, c.est.lo + shift, c.est.hi + shift, c.est.n)
     v = verdict(shifted, expected_sign)
+    floor = floor if np.isfinite(floor) else 0.0
+    if floor > 0 and not shift and v != INCONCLUSIVE:
+        d = floor if v == REPRODUCED else -floor
+        v2 = verdict(Estimate(c.est.value - d, c.est.lo - d, c.est.hi - d, c.est.n), expected_sign)
+        if v2 != v:
+            v = INCONCLUSIVE
+            kw["note"] = f"CI reaches into the noise floor ±{floor:.3f}"
     note = {}
-    if v == INCONCLUSIVE and c.est.n >= 2 and not math.isnan(c.est.lo):
+    if v == INCONCLUSIVE and c.est.n >= 2 and not math.isnan(c.est.lo) and "note" not in kw:
         note = {"note": "zero-width interval (no spread)" if c.est.lo == c.est.hi else
                 ("CI spans -margin" if shift else "CI spans zero")}
     exp = f"> {-shift:g}" if shift else ("> 0" if expected_sign > 0 else "< 0")
+    if floor > 0 and not shift:
+        exp += f" (beyond ±{floor:.3f})"
     return _row(claim, model, c.est, statistic, "seeds", exp, v, role=role, p_value=c.p_value,
-                sd_seed=c.sd_seed, se_item=c.se_item, **note, **kw)
+                sd_seed=c.sd_seed, se_item=c.se_item, min_effect=floor, **note, **kw)
+
+
+def type_floor(floor: pd.DataFrame | None, model: str, task_type: str, st: dict[str, Any]) -> float:
+    """The noise floor of one task type ('mean over types' for means over types) times
+    ``margin_noise_multiple``; 0 where no lossless quantizer was scored."""
+    if floor is None or floor.empty:
+        return 0.0
+    f = floor[(floor["model"] == model) & (floor["task_type"] == task_type)]["max_abs_gap"]
+    return float(f.max()) * st["margin_noise_multiple"] if len(f) else 0.0
 
 
 def _taus(meta: pd.DataFrame, variant: str) -> list[str]:
@@ -278,9 +298,12 @@ def primary_id_falls(ids: pd.DataFrame, st: dict[str, Any]) -> list[dict[str, An
 
 
 def primary_retention_rises(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
-                            exclude: frozenset[str] = frozenset(), role: str = PRIMARY) -> list[dict[str, Any]]:
-    """Retention contrast (highest - lowest τ) and, beside it, the absolute compressed score contrast,
-    for the mean over task types and per task type (role 'guard')."""
+                            exclude: frozenset[str] = frozenset(), role: str = PRIMARY,
+                            floor: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Retention contrast (highest - lowest τ) and, beside it, the absolute compressed score of the
+    highest τ minus every lower τ, for the mean over task types and per task type (role 'guard').
+    The noise floor (score units) is a minimum effect; for retention it is divided by the mean
+    chance-corrected full-size score."""
     rows = []
     variant, method = core_variant(scores), st["primary"]["method"]
     if variant is None or method not in set(scores["method"]):
@@ -294,19 +317,27 @@ def primary_retention_rises(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
         dim = str(s.loc[s["method"] == method, "dim_num"].min())
         dim = dim[:-2] if dim.endswith(".0") else dim
         hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
+        full = s[s["method"] == "none"]
+        scale = per_run(full.assign(cc=full["score"] - full["chance"]), "cc")["cc"].mean()
+        f = type_floor(floor, model, "mean over types", st) / scale if scale > 0 else 0.0
         rows.append(_contrast_row(2, model, hc, f"chance-corrected retention, highest minus lowest τ{label}", +1,
                                   role=role, variant=variant, method=method, dim=dim,
-                                  subject="retention" + label))
+                                  subject="retention" + label, floor=f))
         if exclude:
             continue
         types = [("all types", None)] + [(t, set(s.loc[s["task_type"] == t, "task"]))
                                          for t in sorted(set(s["task_type"]))]
+        taus = [t for t in _taus(meta, variant) if np.isfinite(tau_float(t))]
         for ttype, tasks in types:
-            meta, m = run_matrix(s, dev, method, "score", tasks=tasks)
-            hc = hierarchical_contrast(_tau_contrast(meta, m, variant, True), st["n_boot"], st["seed"])
-            rows.append(_contrast_row(2, model, hc, "absolute compressed score, highest minus lowest τ", +1,
-                                      role=GUARD, variant=variant, method=method, dim=dim,
-                                      subject=f"compressed score, {ttype}"))
+            meta_t, m_t = run_matrix(s, dev, method, "score", tasks=tasks)
+            v = meta_t["variant"] == variant
+            for low in taus[:-1]:
+                ct, _ = paired_by_seed(meta_t, m_t, v & (meta_t["tau"] == taus[-1]), v & (meta_t["tau"] == low))
+                hc = hierarchical_contrast(ct, st["n_boot"], st["seed"])
+                f = type_floor(floor, model, "mean over types" if tasks is None else ttype, st)
+                rows.append(_contrast_row(2, model, hc, f"absolute compressed score, τ={taus[-1]} minus τ={low}", +1,
+                                          role=GUARD, variant=variant, method=method, dim=dim, floor=f,
+                                          subject=f"compressed score, {ttype}, τ={taus[-1]} − τ={low}"))
     return rows
 
 
@@ -414,7 +445,8 @@ def across_family_forecast(scores: pd.DataFrame, ids: pd.DataFrame, st: dict[str
 
 
 def primary_tradeoff(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
-                     exclude: frozenset[str] = frozenset(), role: str = PRIMARY) -> list[dict[str, Any]]:
+                     exclude: frozenset[str] = frozenset(), role: str = PRIMARY,
+                     floor: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     rows = []
     variant = core_variant(scores)
     if variant is None:
@@ -432,7 +464,8 @@ def primary_tradeoff(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
             hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
             which = "highest minus lowest τ" if sign > 0 else "lowest minus highest τ"
             rows.append(_contrast_row(4, model, hc, f"full-size score, {which}{label}", +1, role=role,
-                                      variant=variant, subject=task_type + label))
+                                      variant=variant, subject=task_type + label,
+                                      floor=type_floor(floor, model, task_type, st)))
     return rows
 
 
@@ -452,7 +485,8 @@ def _reference_taus(meta: pd.DataFrame, m: np.ndarray, variant: str, seeds: list
 
 
 def primary_aggregation(scores: pd.DataFrame, dev: dict, st: dict[str, Any], role: str = PRIMARY,
-                        method: str | None = None, agg: str | None = None) -> list[dict[str, Any]]:
+                        method: str | None = None, agg: str | None = None,
+                        floor: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     rows = []
     variant = core_variant(scores)
     method = method or st["primary"]["method"]
@@ -485,12 +519,14 @@ def primary_aggregation(scores: pd.DataFrame, dev: dict, st: dict[str, Any], rol
         dim = str(s.loc[s["method"] == method, "dim_num"].min()).removesuffix(".0")
         rows.append(_contrast_row(5, model, hc, f"(full + compressed)/2, aggregation minus {variant} at the "
                                   f"reference τ ({how})", +1, role=role, variant=agg, method=method, dim=dim,
-                                  subject=f"vs {variant} τ={','.join(sorted(set(taus_used))) or '–'}", **kw))
+                                  subject=f"vs {variant} τ={','.join(sorted(set(taus_used))) or '–'}",
+                                  floor=type_floor(floor, model, "mean over types", st), **kw))
     return rows
 
 
 def primary_crop_vs_dropout(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
-                            exclude: frozenset[str] = frozenset(), role: str = PRIMARY) -> list[dict[str, Any]]:
+                            exclude: frozenset[str] = frozenset(), role: str = PRIMARY,
+                            floor: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     rows = []
     crop, drop = core_variant(scores, "crop"), core_variant(scores, "dropout")
     if crop is None or drop is None:
@@ -505,7 +541,8 @@ def primary_crop_vs_dropout(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
         hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
         rows.append(_contrast_row(6, model, hc, f"full-size score, {crop} minus {drop}, averaged over the shared τ "
                                   f"within each seed{label}", +1, role=role, variant=f"{crop} vs {drop}",
-                                  subject=f"τ ∈ {{{', '.join(sorted(shared, key=tau_float))}}}{label}"))
+                                  subject=f"τ ∈ {{{', '.join(sorted(shared, key=tau_float))}}}{label}",
+                                  floor=type_floor(floor, model, "mean over types", st)))
     return rows
 
 
@@ -732,6 +769,14 @@ def power_table(table: pd.DataFrame, st: dict[str, Any], n_taus: int = 3) -> pd.
         margin = float(getattr(r, "margin", math.nan)) if hasattr(r, "margin") else math.nan
         if r.claim == 7 and np.isfinite(margin):
             effect += margin
+        floor = float(getattr(r, "min_effect", math.nan))
+        if r.claim != 7 and np.isfinite(floor) and floor > 0 and np.isfinite(effect):
+            effect = math.copysign(max(abs(effect) - floor, 0.0), effect)  # the effect beyond the noise floor
+            if effect == 0:
+                rows.append({"claim": r.claim, "model": r.model, "subject": r.subject, "effect": effect,
+                             "sd_seed": sd, "se_item": se_item, "n_now": int(r.n), "seeds_needed": math.inf,
+                             "seeds_needed_4x_items": math.inf})
+                continue
         if r.claim == 3:
             need = _rho_runs_needed(effect, alpha, power, n_taus)
             need4 = need
@@ -766,9 +811,9 @@ def findings_table(scores: pd.DataFrame, ids: pd.DataFrame, items_reps: pd.DataF
     floor = noise_floor(scores)
     margins = {m: effective_margin(st, floor_of(floor, m)) for m in set(scores["model"])}
     same = frozenset(same_domain_tasks(config))
-    rows = primary_id_falls(ids, st) + primary_retention_rises(scores, dev, st) \
-        + primary_id_predicts_retention(scores, ids, st) + primary_tradeoff(scores, dev, st) \
-        + primary_aggregation(scores, dev, st) + primary_crop_vs_dropout(scores, dev, st) \
+    rows = primary_id_falls(ids, st) + primary_retention_rises(scores, dev, st, floor=floor) \
+        + primary_id_predicts_retention(scores, ids, st) + primary_tradeoff(scores, dev, st, floor=floor) \
+        + primary_aggregation(scores, dev, st, floor=floor) + primary_crop_vs_dropout(scores, dev, st, floor=floor) \
         + primary_matryoshka(scores, dev, st, floor)
     primary_keys = {(r["claim"], r["model"], r.get("variant", ""), r.get("subject", ""), r.get("sample", ""),
                      r.get("method", ""), r.get("dim", "")) for r in rows}
@@ -779,11 +824,11 @@ def findings_table(scores: pd.DataFrame, ids: pd.DataFrame, items_reps: pd.DataF
         aggs = sorted(set(scores.loc[scores["kind"].isin(["multi_temperature", "soup"]), "variant"]))
         for agg in aggs:
             if (method, agg) != (st["primary"]["method"], _primary_agg(scores, st)):
-                sens += primary_aggregation(scores, dev, st, role=SENSITIVITY, method=method, agg=agg)
+                sens += primary_aggregation(scores, dev, st, role=SENSITIVITY, method=method, agg=agg, floor=floor)
     if same:
-        sens += primary_retention_rises(scores, dev, st, same, SENSITIVITY) \
-            + primary_tradeoff(scores, dev, st, same, SENSITIVITY) \
-            + primary_crop_vs_dropout(scores, dev, st, same, SENSITIVITY) \
+        sens += primary_retention_rises(scores, dev, st, same, SENSITIVITY, floor) \
+            + primary_tradeoff(scores, dev, st, same, SENSITIVITY, floor) \
+            + primary_crop_vs_dropout(scores, dev, st, same, SENSITIVITY, floor) \
             + primary_matryoshka(scores, dev, st, floor, same, SENSITIVITY)
     for r in sens:
         r.setdefault("role", SENSITIVITY)
@@ -793,13 +838,13 @@ def findings_table(scores: pd.DataFrame, ids: pd.DataFrame, items_reps: pd.DataF
             continue  # the primary row itself
         rows.append(r)
     df = pd.DataFrame(rows)
-    for c in [*COLUMNS, "margin", "n_runs"]:
+    for c in [*COLUMNS, "margin", "min_effect", "n_runs"]:
         if c not in df.columns:
             df[c] = "" if c not in ("effect", "ci_lo", "ci_hi", "n", "p_value", "p_holm", "sd_seed", "se_item",
-                                    "margin", "n_runs") else math.nan
+                                    "margin", "min_effect", "n_runs") else math.nan
     df = _holm_within(df, st["alpha"])
     text_cols = {"variant": "", "subject": "", "sample": "", "method": "", "dim": "", "note": ""}
-    return df[[*COLUMNS, "margin"]].fillna(text_cols)
+    return df[[*COLUMNS, "margin", "min_effect"]].fillna(text_cols)
 
 
 def _primary_agg(scores: pd.DataFrame, st: dict[str, Any]) -> str | None:
@@ -889,8 +934,10 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
                   f"At the observed effect and noise, the seeds each primary test needs for {st['power']:.0%} power "
                   f"at α = {st['alpha']:g} (paired t-test approximation with the seed sd and the item part of the "
                   "SE, which more seeds do not shrink; claims 1 and 3 also need enough seeds for their exact "
-                  "permutation test to reach α; claim 3 counts seeds per τ stratum). `∞`: the item noise alone "
-                  "keeps the test out of reach: more evaluation items are needed. 'inconclusive' with "
+                  "permutation test to reach α; claim 3 counts seeds per τ stratum). `effect` is the part beyond "
+                  "the noise floor where the test has one. `∞`: no number of seeds suffices: the item noise "
+                  "alone keeps the test out of reach, or the effect lies within the noise floor (more evaluation "
+                  "items or clustering / classification experiments are needed). 'inconclusive' with "
                   "`seeds_needed` far above `n_now` means too few seeds, not no effect.", "",
                   _md_table(pw), ""]
     same = same_domain_tasks(config)
@@ -956,7 +1003,12 @@ def _noise_floor_md(scores: pd.DataFrame, st: dict[str, Any]) -> list[str]:
             "A difference between runs smaller than this floor is not evidence. Largest |gap| over runs:", "",
             _md_table(f), "",
             f"Margins are set relative to it: claim 7's non-inferiority margin = max({st['margin']:g}, "
-            f"{st['margin_noise_multiple']:g} × floor on the mean over task types): {margins}.", ""]
+            f"{st['margin_noise_multiple']:g} × floor on the mean over task types): {margins}. Every other "
+            "score contrast with a verdict (claims 2, 4, 5, 6 and the compressed-score rows) needs its interval "
+            f"beyond ±{st['margin_noise_multiple']:g} × the floor of its task type (of the mean over types for "
+            "means; for retention, divided by the mean chance-corrected full-size score): a difference the "
+            "evaluation itself can produce is no evidence. Lowering the floor needs more clustering "
+            "experiments (`evaluation.experiments`; config/precise.yaml).", ""]
 
 
 def item_noise_markdown(items: pd.DataFrame, scores: pd.DataFrame) -> str:
