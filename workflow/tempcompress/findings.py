@@ -436,7 +436,7 @@ def across_family_forecast(scores: pd.DataFrame, ids: pd.DataFrame, st: dict[str
         err_mean = (train["retention_cc"].mean() - test["retention_cc"]).abs()
         gain = (err_mean - err_id).to_numpy()
         est = mean_ci(gain)
-        rows.append(_row(3, model, est, "across-family forecast: |error| of the sweep mean minus |error| of the "
+        rows.append(_row(3, model, est, "across-family forecast: absolute error of the sweep mean minus that of the "
                          "ID line fitted on the sweep, per held-out run", "held-out runs", "> 0",
                          verdict(est, +1), role=SENSITIVITY, p_value=ttest_p(gain), variant="other families",
                          subject=", ".join(sorted(set(test["variant"]))), sample=pr["id_sample"],
@@ -859,7 +859,7 @@ def _md_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
     return "\n".join(lines)
 
 
