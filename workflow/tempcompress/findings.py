@@ -537,6 +537,8 @@ def primary_crop_vs_dropout(scores: pd.DataFrame, dev: dict, st: dict[str, Any],
         shared = set(meta.loc[meta["variant"] == crop, "tau"]) & set(meta.loc[meta["variant"] == drop, "tau"])
         a = (meta["variant"] == crop) & meta["tau"].isin(shared)
         b = (meta["variant"] == drop) & meta["tau"].isin(shared)
+        if not (a.any() and b.any()):
+            continue  # this model has no dropout run at a crop τ
         c, _ = paired_by_seed(meta, m, a, b)
         hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
         rows.append(_contrast_row(6, model, hc, f"full-size score, {crop} minus {drop}, averaged over the shared τ "
