@@ -1,4 +1,4 @@
-# Quality per byte and the intrinsic-dimension forecast, from the tidy tables (issue 14).
+# Quality per byte and the intrinsic-dimension forecast, from the tidy tables.
 # Included after analyse.smk and before figures.smk: the figure and summary rules read these
 # tables too, so they join TABLES below (aggregate's outputs were fixed when it was defined).
 BUDGET_TABLES = {

@@ -570,7 +570,7 @@ def make_figure(name: str, tables: dict[str, str], config: dict[str, Any], out: 
     return data
 
 
-# Quality per byte and the ID forecast (issue 14); imported last: it uses the helpers above.
+# Quality per byte and the ID forecast; imported last: it uses the helpers above.
 from .figures_budget import BUDGET_FIGURES  # noqa: E402
 
 FIGURES.update(BUDGET_FIGURES)
