@@ -125,6 +125,7 @@ def test_rehearsal_through_slurm(cluster, store, tmp_path) -> None:
     with standin_hub.serve(store) as endpoint:
         pre = _run(tmp_path, CONFIG, hf_home, _env(netlog, endpoint, online=True), "prefetch")
         assert pre.returncode == 0, (pre.stdout + pre.stderr)[-6000:]
+    t_prefetch = time.time() - t0
     assert (hf_home / "hub").is_dir() and (hf_home / "datasets").is_dir()
     prefetch = json.loads((tmp_path / "results" / "data" / "prefetch.json").read_text())
     assert prefetch["online"] is True and prefetch["hf_home"] == str(hf_home)
@@ -140,7 +141,8 @@ def test_rehearsal_through_slurm(cluster, store, tmp_path) -> None:
     wall = time.time() - t0
     assert good.returncode == 0, (good.stdout + good.stderr)[-6000:]
     jobs = _sacct(since)
-    print(f"rehearsal through SLURM (prefetch included): {wall:.0f} s wall, {len(jobs)} SLURM jobs")
+    print(f"rehearsal through SLURM (prefetch included): {wall:.0f} s wall (prefetch {t_prefetch:.0f} s), "
+          f"{len(jobs)} SLURM jobs")
 
     # every job ran as a SLURM job and completed
     assert all(j["State"] == "COMPLETED" for j in jobs), [j for j in jobs if j["State"] != "COMPLETED"]
@@ -187,6 +189,7 @@ def test_rehearsal_through_slurm(cluster, store, tmp_path) -> None:
             assert _minutes(j["Timelimit"]) == n_jobs * req[stage]["runtime"], j
 
     # the plan command runs on the measured rehearsal and on paper.yaml
+    t_plan = time.time()
     plan = subprocess.run([sys.executable, "-m", "tempcompress.plan", str(ROOT / "config" / "paper.yaml"),
                            "--measured", str(tmp_path), "--json", str(tmp_path / "plan.json")],
                           capture_output=True, text=True, timeout=900, cwd=ROOT,
@@ -196,6 +199,7 @@ def test_rehearsal_through_slurm(cluster, store, tmp_path) -> None:
     assert p["jobs"]["train"] > 100 and p["gpu_hours"] > 0 and p["peak_disk_gb"] > p["steady_disk_gb"] > 0
     assert p["over_limit"] == [], p["over_limit"]
     print(plan.stdout)
+    print(f"plan: {time.time() - t_plan:.0f} s")
 
     # a model whose jobs fail: reported, retried once (the profile's `retries`) with a doubled
     # time limit, others untouched
@@ -208,7 +212,9 @@ def test_rehearsal_through_slurm(cluster, store, tmp_path) -> None:
     bad_cfg = tmp_path / "rehearsal_broken.yaml"
     bad_cfg.write_text(yaml.safe_dump(cfg))
     since = time.strftime("%Y-%m-%dT%H:%M:%S")
+    t_bad = time.time()
     bad = _run(tmp_path, bad_cfg, hf_home, offline, "--retries", "1", "results/embeddings/broken.base/eval.npy")
+    print(f"failing model, attempt and retry: {time.time() - t_bad:.0f} s")
     assert bad.returncode != 0
     assert "Error in rule" in bad.stderr + bad.stdout
     failed = [j for j in _sacct(since) if j["State"] == "FAILED"]
