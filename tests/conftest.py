@@ -19,30 +19,50 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 # The heavy groups, longest first: each runs the real pipeline once and shares that run between
-# its tests, so all of a group's tests go to one pytest-xdist worker (--dist loadgroup).  They
-# are queued first, one per worker, and the quick tests fill in around them.
+# its tests, so all of a group's tests must go to one pytest-xdist worker.  The scheduler below
+# (pyproject: -n 2 --dist loadgroup) queues them first, one per worker, and the quick tests fill
+# in around them.  xdist's controller sees only test ids, so a group is written as id prefixes;
+# collection fails if a test that uses a group's shared run is missing from it (FIXTURE_GROUPS).
 HEAVY_GROUPS = {
-    "rehearsal": lambda item: item.path.name == "test_rehearsal.py",
-    "tiny": lambda item: "tiny_run" in getattr(item, "fixturenames", ()),
-    "two_models": lambda item: item.path.name == "test_two_models.py",
-    "reliability": lambda item: item.path.name == "test_reliability.py" and "workdir" in item.fixturenames,
+    "rehearsal": ("tests/test_rehearsal.py::",),
+    "tiny": ("tests/test_e2e.py::", "tests/test_two_models.py::",
+             "tests/test_growing.py::test_an_edit_reruns_only_what_depends_on_it"),
+    "reliability": ("tests/test_reliability.py::test_killed_training_resumes_from_its_checkpoint",
+                    "tests/test_reliability.py::test_diverged_runs_are_named_skipped_and_marked_missing"),
 }
+FIXTURE_GROUPS = {"tiny_run": "tiny", "cluster": "rehearsal", "workdir": "reliability"}  # the shared runs
 
 
-def heavy_group(item: pytest.Item) -> str | None:
-    """The heavy group a test belongs to (its shared real run), or None for a quick test."""
-    return next((name for name, member in HEAVY_GROUPS.items() if member(item)), None)
+def heavy_group(nodeid: str) -> str | None:
+    """The heavy group of a test id (its shared real run), or None for a quick test."""
+    return next((name for name, prefixes in HEAVY_GROUPS.items() if nodeid.startswith(prefixes)), None)
 
 
-@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """--dist loadgroup with the groups of HEAVY_GROUPS (xdist's own group marks do not reach its
+    scheduler under pytest 9, whose test ids are no longer rewritten by xdist)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class HeavyGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return heavy_group(nodeid) or nodeid
+
+    return HeavyGroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each heavy test with its xdist group and queue the heavy groups first, longest first."""
-    order = list(HEAVY_GROUPS)
+    """Check that every test of a shared run is in that run's group; queue the groups first."""
     for item in items:
-        group = heavy_group(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: order.index(g) if (g := heavy_group(item)) else len(order))
+        for fixture, group in FIXTURE_GROUPS.items():
+            if fixture in getattr(item, "fixturenames", ()) and heavy_group(item.nodeid) != group:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses the shared run of '{fixture}': add its id to HEAVY_GROUPS['{group}'] "
+                    "in tests/conftest.py, or a second worker would repeat that run"
+                )
+    order = list(HEAVY_GROUPS)
+    items.sort(key=lambda item: order.index(g) if (g := heavy_group(item.nodeid)) else len(order))
 
 
 @pytest.fixture(autouse=True)
