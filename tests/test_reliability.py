@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 def _small_config(tmp: Path, **changes) -> Path:
     cfg = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+    cfg["models"] = {"minilm": cfg["models"]["minilm"]}  # one model, one τ, one seed
     cfg["temperatures"] = ["0.1"]
+    cfg["seeds"] = ["0"]
     cfg["variants"] = {"crop": {"kind": "infonce", "augmentation": "crop"}}
     cfg["evaluation"].update(tasks=["LeeSTS", "BBCHeadlineRetrieval"], max_documents=20)
     cfg["intrinsic_dim"].update(sample_size=100)

@@ -14,11 +14,11 @@ from tempcompress.config import ConfigError, expand_runs, load_config
 def test_grid_values_may_be_yaml_numbers_and_name_one_run(tiny_raw: dict) -> None:
     as_strings = expand_runs(load_config(tiny_raw))
     tiny_raw["temperatures"] = [0.05, 1]
-    tiny_raw["seeds"] = [0]
+    tiny_raw["seeds"] = [0, 1]
     tiny_raw["variants"]["soup"]["temperatures"] = ["0.050", 1.0]
     tiny_raw["variants"]["mrl"]["temperature"] = 0.05
     cfg = load_config(tiny_raw)
-    assert cfg["temperatures"] == ["0.05", "1.0"] and cfg["seeds"] == ["0"]
+    assert cfg["temperatures"] == ["0.05", "1.0"] and cfg["seeds"] == ["0", "1"]
     runs = expand_runs(cfg)
     assert runs == as_strings  # same run ids, hence the same paths
     assert runs["minilm.soup.seed-0"].parents == ("minilm.crop.tau-0.05.seed-0", "minilm.crop.tau-1.0.seed-0")
