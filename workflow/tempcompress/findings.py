@@ -385,14 +385,24 @@ def _id_retention(scores: pd.DataFrame, ids: pd.DataFrame, estimator: str, sampl
     return ret.merge(d, on="run")
 
 
-def partial_id_effect(scores: pd.DataFrame, ids: pd.DataFrame, st: dict[str, Any]) -> list[dict[str, Any]]:
-    """ID's coefficient on retention with τ fixed effects (crop sweep), t-interval; per 1 unit of ID."""
-    rows = []
+def _primary_id_retention(scores: pd.DataFrame, ids: pd.DataFrame,
+                          st: dict[str, Any]) -> tuple[dict[str, Any], str, pd.DataFrame] | None:
+    """(claim 3's primary settings, the core sweep's variant, ID beside retention per run), or None
+    where the runs lack the core sweep or the primary compression method."""
     pr = st["primary"]
     variant = core_variant(scores)
     if variant is None or pr["method"] not in set(scores["method"]):
+        return None
+    return pr, variant, _id_retention(scores, ids, pr["id_estimator"], pr["id_sample"], pr["method"])
+
+
+def partial_id_effect(scores: pd.DataFrame, ids: pd.DataFrame, st: dict[str, Any]) -> list[dict[str, Any]]:
+    """ID's coefficient on retention with τ fixed effects (crop sweep), t-interval; per 1 unit of ID."""
+    rows = []
+    found = _primary_id_retention(scores, ids, st)
+    if found is None:
         return rows
-    d = _id_retention(scores, ids, pr["id_estimator"], pr["id_sample"], pr["method"])
+    pr, variant, d = found
     d = d[d["variant"] == variant]
     for model, g in d.groupby("model"):
         strata = pd.get_dummies(g["tau"].astype(str)).to_numpy(float)
@@ -422,11 +432,10 @@ def across_family_forecast(scores: pd.DataFrame, ids: pd.DataFrame, st: dict[str
     """ID→retention line fitted on the crop sweep, predicting every other family's runs: error of the
     sweep's mean retention minus error of the ID line, per held-out run (> 0: ID predicts)."""
     rows = []
-    pr = st["primary"]
-    variant = core_variant(scores)
-    if variant is None or pr["method"] not in set(scores["method"]):
+    found = _primary_id_retention(scores, ids, st)
+    if found is None:
         return rows
-    d = _id_retention(scores, ids, pr["id_estimator"], pr["id_sample"], pr["method"])
+    pr, variant, d = found
     for model, g in d.groupby("model"):
         train, test = g[g["variant"] == variant], g[g["variant"] != variant]
         if len(train) < 3 or train["id"].nunique() < 2 or test.empty:
