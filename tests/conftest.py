@@ -76,6 +76,16 @@ def _restore_environ():
         os.environ.update(saved)
 
 
+@pytest.fixture(scope="session")
+def hub_store(tmp_path_factory) -> Path:
+    """The stand-in hub's repositories (tests/standin_hub.py), built once per worker and only read."""
+    import standin_hub
+
+    path = tmp_path_factory.mktemp("hub_store")
+    standin_hub.build(path)
+    return path
+
+
 def read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 

@@ -390,6 +390,19 @@ class HubHandler(BaseHTTPRequestHandler):
         return self._send(200, data, headers, "application/octet-stream")
 
 
+def run_python(code: str, env: dict[str, str], timeout: int = 900) -> Any:
+    """Run ``code`` in a fresh Python with ``env`` over this process's environment less its HF_* and
+    network-guard variables; returns the JSON it prints after ``RESULT ``."""
+    import os
+    import subprocess
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "NETGUARD"))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**base, **env},
+                         timeout=timeout)
+    assert out.returncode == 0 and "RESULT " in out.stdout, out.stderr[-4000:]
+    return json.loads(out.stdout.split("RESULT ", 1)[1])
+
+
 @contextlib.contextmanager
 def serve(store: str | Path, port: int = 0) -> Iterator[str]:
     """Serve ``store`` on 127.0.0.1 in a background thread; yields the endpoint URL."""

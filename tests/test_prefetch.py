@@ -39,10 +39,7 @@ def test_job_env_is_offline_and_prefetch_restores_the_submit_hosts(tmp_path, mon
 
 # ---- against the stand-in hub server (tests/standin_hub.py): online prefetch, offline jobs ----
 
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-
-import pytest  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
 import standin_hub  # noqa: E402
@@ -81,22 +78,12 @@ print("RESULT " + json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def hub_store(tmp_path_factory):
-    store = tmp_path_factory.mktemp("hub_store")
-    standin_hub.build(store)
-    return store
-
-
 def _python(code: str, hf_home, endpoint: str | None, online: bool) -> object:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "NETGUARD"))}
-    env.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint or "http://127.0.0.1:9", TOKENIZERS_PARALLELISM="false",
+    env = dict(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint or "http://127.0.0.1:9", TOKENIZERS_PARALLELISM="false",
                HF_UPDATE_DOWNLOAD_COUNTS="0", HF_HUB_DISABLE_TELEMETRY="1")
     if not online:
         env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
-    assert out.returncode == 0 and "RESULT " in out.stdout, out.stderr[-3000:]
-    return json.loads(out.stdout.split("RESULT ", 1)[1])
+    return standin_hub.run_python(code, env, timeout=600)
 
 
 def test_prefetch_materialises_the_pinned_corpus_sample_for_offline_jobs(hub_store, tmp_path) -> None:

@@ -83,12 +83,10 @@ def cluster():
     subprocess.run(["bash", str(HARNESS / "stop_slurm.sh")], capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
+@pytest.fixture
+def store(hub_store) -> Path:
     """The stand-in hub's repositories (served by standin_hub.serve during the prefetch only)."""
-    path = tmp_path_factory.mktemp("hub_store")
-    standin_hub.build(path)
-    return path
+    return hub_store
 
 
 def _env(netlog: Path, endpoint: str, online: bool) -> dict[str, str]:

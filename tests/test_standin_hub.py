@@ -4,8 +4,6 @@ server: a prefetch-like online pass into an empty HF_HOME, then every task score
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
@@ -46,19 +44,12 @@ print("RESULT " + json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("store")
-    standin_hub.build(path)
-    return path
+@pytest.fixture
+def store(hub_store):
+    return hub_store
 
 
-def _run(code: str, env: dict[str, str]) -> object:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "NETGUARD"))}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**base, **env},
-                         timeout=900)
-    assert out.returncode == 0 and "RESULT " in out.stdout, out.stderr[-4000:]
-    return json.loads(out.stdout.split("RESULT ", 1)[1])
+_run = standin_hub.run_python
 
 
 def test_store_layout_and_rehearsal_pins(store) -> None:
