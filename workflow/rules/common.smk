@@ -10,7 +10,13 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the tempcompress
 
 from snakemake.exceptions import WorkflowError  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
-from tempcompress.config import ConfigError, expand_runs, load_config  # noqa: E402
+from tempcompress.config import (  # noqa: E402
+    NO_RESULT_KEYS,
+    ConfigError,
+    expand_runs,
+    load_config,
+    variant_settings,
+)
 from tempcompress.data import fit_sources  # noqa: E402
 from tempcompress.figure_names import FIGURE_NAMES  # noqa: E402
 
@@ -100,8 +106,9 @@ def res(stage):
         r.pop("gpu_model", None)  # a GPU type only constrains jobs that request GPUs
     if "runtime" in r:
         r["runtime"] = grown_runtime(r["runtime"])
-    if partition(r.get("gpu", 0)):
-        r["slurm_partition"] = partition(r.get("gpu", 0))
+    slurm_partition = partition(r.get("gpu", 0))
+    if slurm_partition:
+        r["slurm_partition"] = slurm_partition
     r["jobstep_slots"] = 1
     return r
 
@@ -131,13 +138,6 @@ def train_threads(wildcards):
     return stage_threads("cpu") if RUNS[wildcards.run].kind == "soup" else stage_threads("train")
 
 
-# Config keys that change no result: throughput and bookkeeping only.  They are left out of
-# every rule's params, so editing them reruns nothing.
-NO_RESULT_KEYS = {
-    "training": {"checkpoint_steps", "checkpoint_minutes", "gradient_checkpointing"},
-    "evaluation": {"batch_size"},
-}
-
 
 def _canonical(value):
     """Params as Snakemake compares them (repr): mappings with sorted keys, so that reordering
@@ -160,10 +160,8 @@ def config_keys(*keys):
 
 
 def variant_entry(name):
-    """A variant's config entry as a run's results depend on it: without `seeds` and `models`,
-    which only decide which runs exist (seed and model are part of the run id), so listing or
-    adding a seed or model of a variant never retrains its finished runs."""
-    return {k: v for k, v in config["variants"][name].items() if k not in ("seeds", "models")}
+    """A variant's config entry as a run's results depend on it (config.variant_settings)."""
+    return variant_settings(config, name)
 
 
 def settings(*sections, run=None):

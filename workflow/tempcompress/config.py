@@ -174,6 +174,21 @@ def _tau_float(tau: str, where: str) -> float:
     return value
 
 
+# Config keys that change no result: throughput and bookkeeping only.  They are left out of
+# every rule's params (editing them reruns nothing) and out of a checkpoint's resume key.
+NO_RESULT_KEYS = {
+    "training": {"checkpoint_steps", "checkpoint_minutes", "gradient_checkpointing"},
+    "evaluation": {"batch_size"},
+}
+RUN_SELECTORS = ("seeds", "models")  # variant keys that only decide which runs exist
+
+
+def variant_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A variant's entry as its runs' results depend on it: without RUN_SELECTORS (seed and model
+    are part of the run id), so writing out or adding a seed or model retrains no finished run."""
+    return {k: v for k, v in config["variants"][name].items() if k not in RUN_SELECTORS}
+
+
 def expand_runs(config: dict[str, Any]) -> dict[str, RunSpec]:
     """All runs of the grid, keyed by run id (used as the {run} wildcard)."""
     runs: dict[str, RunSpec] = {}

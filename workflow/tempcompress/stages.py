@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import RunSpec, expand_runs
+from .config import NO_RESULT_KEYS, RunSpec, expand_runs, variant_settings
 from .provenance import atomic_output, file_sha256, provenance, write_json
 
 
@@ -184,9 +184,8 @@ def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, l
 def training_settings(config: dict[str, Any], spec: RunSpec, docs_sha256: str) -> dict[str, Any]:
     """Everything a resumed checkpoint must share with the run that resumes it (checkpoint
     frequency and gradient checkpointing aside, which change no result)."""
-    training = {k: v for k, v in config["training"].items() if k not in ("checkpoint_steps", "checkpoint_minutes",
-                                                                       "gradient_checkpointing")}
-    variant = {k: v for k, v in config["variants"].get(spec.variant, {}).items() if k not in ("seeds", "models")}
+    training = {k: v for k, v in config["training"].items() if k not in NO_RESULT_KEYS["training"]}
+    variant = variant_settings(config, spec.variant) if spec.variant in config["variants"] else {}
     return {"run": spec.run_id, "training": training, "variant": variant or None,
             "model": config["models"][spec.model], "documents_sha256": docs_sha256,
             "target_dims": matryoshka_dims(config, spec) if spec.kind.startswith("matryoshka") else None}
