@@ -88,7 +88,19 @@ def test_report_holds_every_figure_and_the_config(tiny_run) -> None:
     assert "Intrinsic dimension" in html  # a caption
 
 
-def test_rerun_gives_bit_identical_embeddings_and_identical_scores(tiny_run, tmp_path) -> None:
+@pytest.fixture
+def job_threads():
+    """torch on one thread, as in the pipeline's jobs (resources.<stage>.threads, default 1): a
+    float sum's order, and so its last bit, depends on the thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_rerun_gives_bit_identical_embeddings_and_identical_scores(tiny_run, tmp_path, job_threads) -> None:
     import yaml
     from tempcompress.config import load_config
     from tempcompress.stages import compress, encode, encode_sample, score

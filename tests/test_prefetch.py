@@ -134,3 +134,23 @@ def test_prefetch_refuses_two_revisions_of_one_repo_in_one_config() -> None:
     assert list(clashes) == ["mteb/banking77"]
     assert set(clashes["mteb/banking77"]) == {"Banking77Classification", "Banking77Classification.v2"}
     assert shared_repo_revisions(tasks[:1] + tasks[2:]) == {}
+
+
+def test_the_paper_grid_pins_every_model_and_its_corpus_to_a_commit() -> None:
+    """An unpinned hub reference makes the full-scale run's inputs whatever `main` is on the day of
+    its prefetch: every model and hub corpus of config/paper.yaml names a 40-hex commit."""
+    import re
+
+    import yaml
+    from tempcompress.data import parse_hf_ref
+
+    cfg = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    commit = re.compile(r"^[0-9a-f]{40}$")
+    for name, model in cfg["models"].items():
+        if model["source"].startswith("hub:"):
+            assert commit.match(str(model.get("revision", ""))), f"model {name} has no pinned revision"
+    hub_corpora = [s for s in cfg["training"]["corpus"] if s.startswith("hf:")]
+    assert hub_corpora
+    for source in hub_corpora:
+        revision = parse_hf_ref(source[3:])[1]
+        assert revision and commit.match(revision), f"corpus {source} has no pinned revision"

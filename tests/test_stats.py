@@ -177,3 +177,42 @@ def test_seeds_needed_known_values() -> None:
     assert seeds_needed(0.5, 0.01) <= 3
     assert seeds_needed(0.1, 0.01, se_item=0.2) == math.inf  # item noise alone: more items needed
     assert math.isnan(seeds_needed(0.0, 1.0))
+
+
+def test_claim_3_power_simulates_its_own_verdict_rule() -> None:
+    """Three τ strata, within-stratum ρ = -0.67: the t-interval over 3 strata (df 2) clears zero in
+    about a third of grids at 3 seeds per τ, so 80% power needs over 10 seeds per τ, not the ~6
+    that a Fisher-z count over all runs suggests; a near-perfect ρ needs the minimum."""
+    from tempcompress.stats import strata_rho_power, strata_rho_seeds_needed
+
+    assert 0.25 < strata_rho_power(-0.67, 3, 3) < 0.45
+    assert strata_rho_power(-0.67, 3, 10) > strata_rho_power(-0.67, 3, 3)
+    assert strata_rho_seeds_needed(-0.67, 3) > 10
+    assert strata_rho_seeds_needed(-0.95, 3) == 3
+    assert strata_rho_seeds_needed(-0.67, 5) < strata_rho_seeds_needed(-0.67, 3)  # more strata, more df
+    assert strata_rho_power(-0.9, 3, 2) != strata_rho_power(-0.9, 3, 2)  # NaN: 2 runs per stratum
+    assert strata_rho_power(-0.9, 1, 5) != strata_rho_power(-0.9, 1, 5)  # NaN: one stratum, no interval
+
+
+def test_power_table_known_values() -> None:
+    """One primary row per claim kind: a paired contrast (effect = 1 sd: 10 seeds), a contrast
+    within its noise floor (no seeds suffice), claim 1's permutation floor (3 τ: 3! = 6 orders per
+    seed, so 3 seeds reach 2/α = 40), and claim 3's simulated rule."""
+    from tempcompress.findings import findings_settings, power_table
+    from tempcompress.stats import strata_rho_seeds_needed
+
+    base = {"role": "primary", "model": "m", "subject": "s", "n": 3, "se_item": 0.0, "margin": math.nan,
+            "min_effect": 0.0}
+    rows = pd.DataFrame([
+        {**base, "claim": 2, "effect": 1.0, "sd_seed": 1.0},
+        {**base, "claim": 4, "effect": 0.05, "sd_seed": 0.01, "min_effect": 0.08},
+        {**base, "claim": 1, "effect": -1.0, "sd_seed": 0.0},
+        {**base, "claim": 3, "effect": -0.67, "sd_seed": 0.3},
+        {**base, "claim": 2, "effect": 1.0, "sd_seed": 1.0, "role": "sensitivity"},
+    ])
+    p = power_table(rows, findings_settings(None), n_taus=3).set_index("claim")
+    assert len(p) == 4  # primary rows only
+    assert p.loc[2, "seeds_needed"] == 10
+    assert p.loc[4, "seeds_needed"] == math.inf
+    assert p.loc[1, "seeds_needed"] == 3
+    assert p.loc[3, "seeds_needed"] == strata_rho_seeds_needed(-0.67, 3) > 10

@@ -53,6 +53,7 @@ from .stats import (
     seed_trend,
     seeds_needed,
     spearman_ci,
+    strata_rho_seeds_needed,
     trend_pvalue,
     ttest_p,
     verdict,
@@ -220,10 +221,12 @@ def floor_of(floor: pd.DataFrame, model: str) -> float:
     return float(f["max_abs_gap"].max()) if len(f) else math.nan
 
 
-def effective_margin(settings: dict[str, Any], floor: float) -> float:
-    """A margin no smaller than ``margin_noise_multiple`` × the noise floor."""
-    m = float(settings["margin"])
-    return max(m, settings["margin_noise_multiple"] * floor) if np.isfinite(floor) else m
+def unresolvable_margin(settings: dict[str, Any], floor: float) -> bool:
+    """True when ``margin_noise_multiple`` × the noise floor exceeds the pre-specified
+    non-inferiority margin: the evaluation cannot resolve a difference that small, so claim 7
+    reads inconclusive.  The margin is never widened to the floor (a wider margin would make
+    "not worse" easier to claim)."""
+    return bool(np.isfinite(floor) and settings["margin_noise_multiple"] * floor > float(settings["margin"]))
 
 
 # ---- primary tests -----------------------------------------------------------------------------
@@ -574,12 +577,17 @@ def primary_matryoshka(scores: pd.DataFrame, dev: dict, st: dict[str, Any], floo
         c, _ = paired_by_seed(meta, m, (meta["variant"] == variant) & (meta["tau"] == taus[-1]),
                               meta["variant"] == mrl)
         hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
-        margin = effective_margin(st, floor_of(floor, model))
+        margin, model_floor = float(st["margin"]), floor_of(floor, model)
         dim = str(s.loc[s["method"] == "truncation", "dim_num"].min()).removesuffix(".0")
-        rows.append(_contrast_row(7, model, hc, f"truncated score, {variant} at τ={taus[-1]} minus {mrl}, "
-                                  f"non-inferiority margin {margin:.3f}{label}", +1, role=role, shift=margin,
-                                  variant=f"{variant} vs {mrl}", method="truncation", dim=dim,
-                                  subject=f"{variant} τ={taus[-1]} vs {mrl}{label}", margin=margin))
+        row = _contrast_row(7, model, hc, f"truncated score, {variant} at τ={taus[-1]} minus {mrl}, "
+                            f"non-inferiority margin {margin:.3f}{label}", +1, role=role, shift=margin,
+                            variant=f"{variant} vs {mrl}", method="truncation", dim=dim,
+                            subject=f"{variant} τ={taus[-1]} vs {mrl}{label}", margin=margin)
+        if unresolvable_margin(st, model_floor):
+            row["verdict"] = INCONCLUSIVE
+            row["note"] = (f"noise floor {st['margin_noise_multiple'] * model_floor:.3f} exceeds the margin "
+                           f"{margin:.3f}: more clustering experiments (config/precise.yaml)")
+        rows.append(row)
     return rows
 
 
@@ -700,8 +708,7 @@ def claim_crop_vs_dropout(scores: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def claim_matryoshka(scores: pd.DataFrame, margin: float = NONINF_MARGIN,
-                     margins: dict[str, float] | None = None) -> list[dict[str, Any]]:
+def claim_matryoshka(scores: pd.DataFrame, margin: float = NONINF_MARGIN) -> list[dict[str, Any]]:
     """Every (Matryoshka run, comparison τ, smallest two dims) as a non-inferiority row."""
     rows = []
     variant = core_variant(scores)
@@ -710,7 +717,7 @@ def claim_matryoshka(scores: pd.DataFrame, margin: float = NONINF_MARGIN,
         return rows
     trunc = per_run(scores[scores["method"] == "truncation"], "score")
     for model, m in trunc.groupby("model"):
-        mg = (margins or {}).get(model, margin)
+        mg = margin
         dims = sorted(m["dim_num"].dropna().unique())[:2]
         sweep = m[m["variant"] == variant]
         if sweep.empty:
@@ -788,29 +795,20 @@ def power_table(table: pd.DataFrame, st: dict[str, Any], n_taus: int = 3) -> pd.
                              "sd_seed": sd, "se_item": se_item, "n_now": int(r.n), "seeds_needed": math.inf,
                              "seeds_needed_4x_items": math.inf})
                 continue
-        if r.claim == 3:
-            need = _rho_runs_needed(effect, alpha, power, n_taus)
-            need4 = need
+        if r.claim == 3:  # the verdict rule itself, simulated (its permutation floor included)
+            need = need4 = strata_rho_seeds_needed(effect, n_taus, power, alpha)
         else:
             need = seeds_needed(effect, sd, se_item, power, alpha)
             need4 = seeds_needed(effect, sd, se_item / 2, power, alpha)
-        if r.claim in (1, 3) and sd == 0 and se_item == 0 and effect != 0:
+        if r.claim == 1 and sd == 0 and se_item == 0 and effect != 0:
             need = need4 = 2.0  # no spread: only the permutation test's floor limits it
-        if r.claim in (1, 3) and np.isfinite(need):
+        if r.claim == 1 and np.isfinite(need):
+            # τ labels permuted within each seed: (n_taus!)^seeds permutations must reach 2 / alpha
             floor = math.ceil(math.log(2 / alpha) / math.log(math.factorial(n_taus))) if n_taus > 1 else math.inf
             need, need4 = max(need, floor), max(need4, floor)
         rows.append({"claim": r.claim, "model": r.model, "subject": r.subject, "effect": effect, "sd_seed": sd,
                      "se_item": se_item, "n_now": int(r.n), "seeds_needed": need, "seeds_needed_4x_items": need4})
     return pd.DataFrame(rows)
-
-
-def _rho_runs_needed(rho: float, alpha: float, power: float, n_taus: int) -> float:
-    """Seeds per τ for a within-τ correlation of size ρ (Fisher z; runs = strata × seeds)."""
-    if not np.isfinite(rho) or rho == 0 or abs(rho) >= 1:
-        return math.nan if not np.isfinite(rho) or rho == 0 else float(2)
-    z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
-    runs = (z / math.atanh(abs(rho))) ** 2 + 3 + (n_taus - 1)
-    return float(math.ceil(runs / n_taus))
 
 
 def findings_table(scores: pd.DataFrame, ids: pd.DataFrame, items_reps: pd.DataFrame | None = None,
@@ -820,7 +818,6 @@ def findings_table(scores: pd.DataFrame, ids: pd.DataFrame, items_reps: pd.DataF
     st = findings_settings(config)
     dev = item_deviations(items_reps)
     floor = noise_floor(scores)
-    margins = {m: effective_margin(st, floor_of(floor, m)) for m in set(scores["model"])}
     same = frozenset(same_domain_tasks(config))
     rows = primary_id_falls(ids, st) + primary_retention_rises(scores, dev, st, floor=floor) \
         + primary_id_predicts_retention(scores, ids, st) + primary_tradeoff(scores, dev, st, floor=floor) \
@@ -830,7 +827,8 @@ def findings_table(scores: pd.DataFrame, ids: pd.DataFrame, items_reps: pd.DataF
                      r.get("method", ""), r.get("dim", "")) for r in rows}
     sens = claim_id_falls(ids) + claim_retention_rises(scores) + stratified_sensitivity(scores, ids, st) \
         + partial_id_effect(scores, ids, st) + across_family_forecast(scores, ids, st) \
-        + claim_task_type_tradeoff(scores) + claim_crop_vs_dropout(scores) + claim_matryoshka(scores, margins=margins)
+        + claim_task_type_tradeoff(scores) + claim_crop_vs_dropout(scores) \
+        + claim_matryoshka(scores, margin=float(st["margin"]))
     for method in ("truncation", "binarization"):
         aggs = sorted(set(scores.loc[scores["kind"].isin(["multi_temperature", "soup"]), "variant"]))
         for agg in aggs:
@@ -944,8 +942,11 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
         parts += ["## Power: seeds the primary test would need", "",
                   f"At the observed effect and noise, the seeds each primary test needs for {st['power']:.0%} power "
                   f"at α = {st['alpha']:g} (paired t-test approximation with the seed sd and the item part of the "
-                  "SE, which more seeds do not shrink; claims 1 and 3 also need enough seeds for their exact "
-                  "permutation test to reach α; claim 3 counts seeds per τ stratum). `effect` is the part beyond "
+                  "SE, which more seeds do not shrink; claim 1 also needs enough seeds for its exact "
+                  "permutation test to reach α; claim 3's count is seeds per τ stratum, from a simulation of its "
+                  "own verdict rule: the t-interval over the τ strata and the permutation within them). These are "
+                  "post-hoc figures at the observed effect, a guide to the next run's size, not a "
+                  "re-reading of this one's evidence. `effect` is the part beyond "
                   "the noise floor where the test has one. `∞`: no number of seeds suffices: the item noise "
                   "alone keeps the test out of reach, or the effect lies within the noise floor (more evaluation "
                   "items or clustering / classification experiments are needed). 'inconclusive' with "
@@ -1007,14 +1008,18 @@ def _noise_floor_md(scores: pd.DataFrame, st: dict[str, Any]) -> list[str]:
         return [*head, "No lossless quantizer (float16, bfloat16, int8) was scored at the native dim: the noise "
                 f"floor is not measured, and claim 7's margin stays {st['margin']:g}.", ""]
     f = floor.assign(max_abs_gap=floor["max_abs_gap"].map(_num), mean_gap=floor["mean_gap"].map(_num))
-    margins = "; ".join(f"{m} {effective_margin(st, floor_of(floor, m)):.3f} (floor {floor_of(floor, m):.3f})"
+    k = st["margin_noise_multiple"]
+    margins = "; ".join(f"{m}: {k:g} × floor = {k * floor_of(floor, m):.3f}, "
+                        + ("above the margin, so claim 7 reads inconclusive"
+                           if unresolvable_margin(st, floor_of(floor, m)) else "within the margin")
                         for m in sorted(set(floor["model"])))
     return [*head, "The same run scored from its float embeddings and from a practically lossless code of them at "
             "the native dim should score the same; the gap is evaluation noise (chiefly k-means in clustering). "
             "A difference between runs smaller than this floor is not evidence. Largest |gap| over runs:", "",
             _md_table(f), "",
-            f"Margins are set relative to it: claim 7's non-inferiority margin = max({st['margin']:g}, "
-            f"{st['margin_noise_multiple']:g} × floor on the mean over task types): {margins}. Every other "
+            f"Claim 7's non-inferiority margin is pre-specified ({st['margin']:g}) and never widened: where "
+            f"{k:g} × the floor on the mean over task types exceeds it, the evaluation cannot resolve a "
+            f"difference that small and claim 7 reads inconclusive ({margins}). Every other "
             "score contrast with a verdict (claims 2, 4, 5, 6 and the compressed-score rows) needs its interval "
             f"beyond ±{st['margin_noise_multiple']:g} × the floor of its task type (of the mean over types for "
             "means; for retention, divided by the mean chance-corrected full-size score): a difference the "
