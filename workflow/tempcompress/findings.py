@@ -63,7 +63,7 @@ from .tables import core_variant, headline_ids, id_samples, per_run, per_run_typ
 CLAIMS = {
     1: "ID falls as τ rises",
     2: "Retention after truncation and after binarization rises with τ, at each target dim",
-    3: "ID predicts retention across all runs (lower ID, higher retention)",
+    3: "ID predicts retention beyond τ: among runs at the same τ, lower ID, higher retention",
     4: "Low τ is better for retrieval, high τ for clustering (full-size score)",
     5: "Temperature aggregation beats the best single τ on the trade-off between full-size and compressed score",
     6: "Cropping beats dropout at equal τ (full-size score)",
