@@ -220,9 +220,10 @@ def test_budget_tables_and_summary_section_from_files(tmp_path) -> None:
 
 def _fake_rates(**over: float) -> dict:
     rates = {"train_startup_s": 10.0, "train_s_per_work": 1e-15, "encode_s_per_token_param": 1e-15,
-             "score_s_per_variant_text": 1e-4, "cpu_startup_s": 5.0, "id_s_per_sample": 1e-3,
-             "compress_s_per_fit_text": 1e-3, "emb_bytes_per_number": 4.0, "comp_bytes_per_number": 1.0,
-             "model_bytes_per_param": 4.0, "n_train_jobs": 8, "distinct_step_counts": 2}
+             "score_s_per_variant_text": 1e-4, "cpu_startup_s": 5.0, "id_s_per_work": 1e-11,
+             "compress_s_per_work": 1e-9, "emb_bytes_per_number": 4.0, "comp_bytes_per_number": 1.0,
+             "model_bytes_per_param": 4.0, "n_train_jobs": 8, "distinct_step_counts": 2,
+             "train_rate_resolved": True}
     return {**rates, **over, "config": {}}
 
 
@@ -273,3 +274,45 @@ def test_plan_flags_jobs_over_their_time_limit(fake_plan, tmp_path) -> None:
     tight = fake_plan(_fake_rates(), raw, tmp_path)
     assert {o["job"].split()[0] for o in tight["over_limit"]} >= {"analyse"}
     assert all(o["limit_h"] == pytest.approx(3 / 60) for o in tight["over_limit"] if o["job"].startswith("analyse"))
+
+
+def test_fit_line_says_when_the_measurement_resolves_no_step_rate() -> None:
+    from tempcompress.plan import _fit_line
+
+    start, slope, ok = _fit_line([1.0, 2.0, 3.0], [12.0, 14.0, 16.0])
+    assert ok and start == pytest.approx(10.0) and slope == pytest.approx(2.0)
+    # start-up dominates: the longer job is no slower (noise), no per-step rate is resolved
+    start, slope, ok = _fit_line([2.0, 8.0, 2.0], [9.5, 9.3, 9.4])
+    assert not ok and start == pytest.approx(9.3)
+    assert slope == pytest.approx((9.5 - 9.3) / 6.0)  # the largest the spread allows
+
+
+def test_analyse_costs_grow_with_what_the_job_does() -> None:
+    """compress: every (method, dim) and simproj's epochs; ID: points² × dim on both samples."""
+    from tempcompress.plan import compress_work, embed_jobs, id_work
+
+    cp = {"methods": ["truncation", "pca", "simproj"], "dims": [32], "fit_size": 60, "simproj_epochs": 2}
+    base = compress_work(cp, 500, 384)
+    assert compress_work({**cp, "dims": [32, 16]}, 500, 384) > 1.9 * base
+    assert compress_work({**cp, "simproj_epochs": 20}, 500, 384) > base
+    assert compress_work({**cp, "methods": ["truncation"]}, 500, 384) < base / 2
+    assert id_work(1000, 500, 384) == (1000**2 + 500**2) * 384
+    assert id_work(2000, 5000, 384) == pytest.approx(4 * id_work(1000, 1000, 384))
+    assert embed_jobs(cp) == 3 and embed_jobs({**cp, "methods": ["hpd"]}) == 4
+
+
+@pytest.mark.slow
+def test_the_plan_runs_as_written_on_the_reference_measurement() -> None:
+    """`python -m tempcompress.plan config/paper.yaml` (no --measured: the committed rehearsal
+    measurement) prints peak disk, the mteb cache's file count, and no job over its limit."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "tempcompress.plan", str(ROOT / "config" / "paper.yaml")],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT,
+                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "workflow")})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "disk, peak at 200 concurrent jobs" in out.stdout
+    assert "mteb result cache:" in out.stdout and "files" in out.stdout
+    assert "jobs projected over their time limit: none" in out.stdout
+    assert "plan_reference_rates.json" in out.stdout

@@ -81,6 +81,9 @@ def test_profile_keeps_going_and_retries() -> None:
     profile = yaml.safe_load((ROOT / "slurm" / "config.yaml").read_text())
     assert profile["keep-going"] is True and profile["retries"] >= 1
     assert "set-resources" not in profile  # no per-rule routing: res() derives it from the request
+    # how environments reach the nodes: built once into a shared conda prefix, then activated
+    text = (ROOT / "slurm" / "config.yaml").read_text()
+    assert "--sdm conda" in text and "--conda-prefix" in text and "--conda-create-envs-only" in text
 
 
 def test_checkpoints_on_a_clock_and_at_sigterm() -> None:

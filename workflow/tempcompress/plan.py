@@ -1,6 +1,6 @@
 """What a config's grid will cost, before it runs: jobs per rule, GPU-hours and disk.
 
-    python -m tempcompress.plan config/paper.yaml --measured <workdir of a finished rehearsal>
+    python -m tempcompress.plan config/paper.yaml [--measured <workdir of a finished rehearsal>]
 
 Job counts come from Snakemake's own dry run of the target config.  Times and sizes are
 *projections*: rates measured on a finished smaller run (its benchmark files, embeddings,
@@ -55,6 +55,11 @@ CHARS_PER_TOKEN = 4.0
 # train, 2 to encode) at this sustained rate: an assumption, about a third of an A100's dense
 # bf16 peak (312 TFLOP/s); no GPU was available to measure it.
 DEFAULT_GPU_TFLOPS = 100.0
+# the plan's default for --measured: rates measured on a finished default run (config/config.yaml,
+# 2026-12-07, this project's 2-core CPU machine; `--save-rates`), whose ID samples (1,000 points),
+# fit set (400 texts) and evaluation texts are nearer a full-scale run's sizes than the
+# rehearsal's, where start-up and per-call overheads dominate every job
+REFERENCE = Path(__file__).with_name("plan_reference_rates.json")
 # fallback shape of a hub model whose config.json is not in the local HF cache (BERT-base)
 DEFAULT_SHAPE = {"num_hidden_layers": 12, "hidden_size": 768, "vocab_size": 30522}
 
@@ -110,19 +115,50 @@ def _tokens(texts: list[str], max_len: int) -> float:
     return sum(min(len(t) / CHARS_PER_TOKEN, max_len) for t in texts)
 
 
-def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    """(intercept, slope) of least squares; intercept 0 when xs do not vary."""
+def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float, bool]:
+    """(intercept, slope, resolved) of least squares of job time on work.  Without two distinct
+    works, or where the slope comes out non-positive (start-up dominates and the steps drown in
+    its noise), the rate is not resolved: then the start-up is the fastest job and the slope
+    the largest that the measurement allows, (slowest - fastest job) / (largest - smallest
+    work); when the works do not vary, both the fastest job as start-up and its whole mean
+    time per work as rate (an upper bound on each)."""
     n = len(xs)
     mx, my = sum(xs) / n, sum(ys) / n
     var = sum((x - mx) ** 2 for x in xs)
     if var == 0:
-        return 0.0, my / mx
+        return min(ys), my / mx, False
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
-    return max(my - slope * mx, 0.0), max(slope, 1e-9)
+    if slope > 0 and my - slope * mx >= 0:
+        return my - slope * mx, slope, True
+    bound = (max(ys) - min(ys)) / (max(xs) - min(xs))
+    return min(ys), max(bound, my / mx * 1e-3), False
+
+
+def id_work(sample_size: int, n_eval_texts: int, dim: int) -> float:
+    """Cost units of one intrinsic_dim job: a brute-force nearest-neighbour search (points² × dim)
+    on each of its two samples (the corpus sample and up to ``sample_size`` evaluation texts)."""
+    n_eval = min(sample_size, n_eval_texts)
+    return float((sample_size**2 + n_eval**2) * dim)
+
+
+def compress_work(compression: dict[str, Any], n_eval_texts: int, dim: int) -> float:
+    """Cost units of one compress job: every (method, dim) reads the fit set and codes every
+    evaluation text at the native width, and the learned projection (simproj) trains
+    ``simproj_epochs`` passes over the fit set per target dim."""
+    from .compression import score_variants
+
+    variants = len(score_variants(compression["methods"], compression["dims"], dim)) - 1
+    work = variants * (compression["fit_size"] + n_eval_texts) * dim
+    if "simproj" in compression["methods"]:
+        work += compression.get("simproj_epochs", 1) * compression["fit_size"] * dim * len(compression["dims"])
+    return float(work)
 
 
 def measure(workdir: str | Path) -> dict[str, Any]:
-    """Rates and sizes of a finished run in ``workdir`` (benchmarks, embeddings, models)."""
+    """Rates and sizes of a finished run in ``workdir`` (benchmarks, embeddings, models), or the
+    rates saved in a JSON file (``--save-rates``; e.g. the reference measurement)."""
+    if Path(workdir).is_file():
+        return json.loads(Path(workdir).read_text())
     import numpy as np
     import pandas as pd
 
@@ -153,11 +189,11 @@ def measure(workdir: str | Path) -> dict[str, Any]:
         ys.append(_bench(f))
     if not xs:
         raise SystemExit(f"no train benchmarks under {res / 'benchmarks' / 'train'}")
-    startup, per_step_work = _fit_line(xs, ys)
+    startup, per_step_work, train_resolved = _fit_line(xs, ys)
 
     # encode: job = start-up + tokens x cost; cost per (token x params)
     ev = cfg["evaluation"]
-    enc, score = [], []
+    enc, score, eval_shapes = [], [], {}
     for run, spec in runs.items():
         f = res / "benchmarks" / "encode" / f"{run}.tsv"
         texts_f = res / "embeddings" / run / "eval_texts.parquet"
@@ -166,14 +202,20 @@ def measure(workdir: str | Path) -> dict[str, Any]:
         texts = list(pd.read_parquet(texts_f)["text"])
         toks = _tokens(texts, ev["max_seq_length"])  # the ID sample and fit set: encode_sample jobs
         enc.append(max(_bench(f) - startup, 0.0) / (toks * shapes[spec.model].params))
+        dim = np.load(res / "embeddings" / run / "eval.npy", mmap_mode="r").shape[1]
+        eval_shapes[run] = (len(texts), dim)
         g = res / "benchmarks" / "score" / f"{run}.tsv"
         if g.is_file():
-            dim = np.load(res / "embeddings" / run / "eval.npy", mmap_mode="r").shape[1]
             n_var = len(score_variants(cfg["compression"]["methods"], cfg["compression"]["dims"], dim))
             score.append((_bench(g), n_var * len(texts)))
-    id_times = [_bench(f) for f in (res / "benchmarks" / "intrinsic_dim").glob("*.tsv")]
-    comp_times = [_bench(f) for f in (res / "benchmarks" / "compress").glob("*.tsv")]
-    cpu_startup = min(id_times) if id_times else 0.0  # ID on a small sample: mostly start-up
+    stage_jobs = {stage: {f.stem: _bench(f) for f in (res / "benchmarks" / stage).glob("*.tsv")}
+                  for stage in ("intrinsic_dim", "compress")}
+    # the fastest CPU job of the run (ID on a small sample): mostly process start-up and imports
+    cpu_startup = min((t for jobs in stage_jobs.values() for t in jobs.values()), default=0.0)
+    id_rates = [max(t - cpu_startup, 0.0) / id_work(cfg["intrinsic_dim"]["sample_size"], *eval_shapes[r])
+                for r, t in stage_jobs["intrinsic_dim"].items() if r in eval_shapes]
+    comp_rates = [max(t - cpu_startup, 0.0) / compress_work(cfg["compression"], *eval_shapes[r])
+                  for r, t in stage_jobs["compress"].items() if r in eval_shapes]
 
     # disk: bytes per stored number / per parameter
     emb_bytes, emb_numbers, comp_bytes, comp_numbers, model_bytes, model_params = 0, 0, 0, 0, 0, 0
@@ -200,15 +242,14 @@ def measure(workdir: str | Path) -> dict[str, Any]:
         "encode_s_per_token_param": med(enc),
         "score_s_per_variant_text": med([max(t - cpu_startup, 0.0) / n for t, n in score]),
         "cpu_startup_s": cpu_startup,
-        "id_s_per_sample": med([max(t - cpu_startup, 0.0) for t in id_times]) / cfg["intrinsic_dim"][
-            "sample_size"],
-        "compress_s_per_fit_text": med([max(t - cpu_startup, 0.0) for t in comp_times]) / cfg["compression"][
-            "fit_size"],
+        "id_s_per_work": med(id_rates),
+        "compress_s_per_work": med(comp_rates),
         "emb_bytes_per_number": emb_bytes / emb_numbers if emb_numbers else 4.0,
         "comp_bytes_per_number": comp_bytes / comp_numbers if comp_numbers else 4.0,
         "model_bytes_per_param": model_bytes / model_params if model_params else 4.0,
         "n_train_jobs": len(xs),
         "distinct_step_counts": len(set(xs)),
+        "train_rate_resolved": train_resolved,
     }
 
 
@@ -270,13 +311,20 @@ def dry_run_jobs(configfile: Path) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
 
 
+def embed_jobs(compression: dict[str, Any]) -> int:
+    """Jobs in a run's embedding group: encode, its two sample encodings, and hpd where the
+    config compresses with it."""
+    return 3 + ("hpd" in compression["methods"])
+
+
 def _limits(cfg: dict[str, Any]) -> dict[str, float]:
     """Time limits (hours) of one SLURM job per kind at the first attempt: a train job, a run's
-    embedding group (encode + its two sample encodings) and its analyse group (intrinsic_dim,
-    compress, score): a group asks for the sum of its jobs' runtimes (slurm/config.yaml)."""
+    embedding group (``embed_jobs``) and its analyse group (intrinsic_dim, compress, score): a
+    group asks for the sum of its jobs' runtimes (slurm/config.yaml)."""
     r = cfg["resources"]
     return {"train": r["train"]["runtime"] / 60, "soup": r["cpu"]["runtime"] / 60,
-            "embed": 3 * r["encode"]["runtime"] / 60, "analyse": 3 * r["cpu"]["runtime"] / 60}
+            "embed": embed_jobs(cfg["compression"]) * r["encode"]["runtime"] / 60,
+            "analyse": 3 * r["cpu"]["runtime"] / 60}
 
 
 def profile_settings(profile: str | Path | None) -> dict[str, Any]:
@@ -336,9 +384,9 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
             disk["models"] += shape.params * rates["model_bytes_per_param"]
             # a resumable checkpoint: the model plus AdamW's two moments (3x the model)
             per_checkpoint = max(per_checkpoint, 3 * shape.params * rates["model_bytes_per_param"])
-        # encode + the two encode_sample jobs (ID sample, fit set): three start-ups, one group job
+        # encode + the two encode_sample jobs (ID sample, fit set) [+ hpd]: one start-up each, one group job
         token_params = (n_tokens + side_tokens) * shape.params
-        encode_s = 3 * rates["train_startup_s"] + (
+        encode_s = embed_jobs(cp) * rates["train_startup_s"] + (
             gpu_seconds(2 * token_params, gpu_tflops) if by_flops["encode"]
             else token_params * rates["encode_s_per_token_param"] / speed["encode"])
         hours["encode"] += encode_s
@@ -347,8 +395,8 @@ def plan(configfile: str | Path, measured: str | Path, profile: str | Path | Non
         variants = score_variants(cp["methods"], cp["dims"], shape.dim)  # quantizers also at native dim
         n_variants_total += len(variants)
         analyse_s = {
-            "intrinsic_dim": rates["cpu_startup_s"] + rates["id_s_per_sample"] * n_id,
-            "compress": rates["cpu_startup_s"] + rates["compress_s_per_fit_text"] * cp["fit_size"],
+            "intrinsic_dim": rates["cpu_startup_s"] + rates["id_s_per_work"] * id_work(n_id, n_texts, shape.dim),
+            "compress": rates["cpu_startup_s"] + rates["compress_s_per_work"] * compress_work(cp, n_texts, shape.dim),
             "score": rates["cpu_startup_s"] + rates["score_s_per_variant_text"] * len(variants) * n_texts,
         }
         for stage, sec in analyse_s.items():
@@ -426,13 +474,19 @@ def report(p: dict[str, Any]) -> str:
     r = p["rates"]
     lines.append(f"  rates: job start-up {r['train_startup_s']:.1f} s (torch) / {r['cpu_startup_s']:.1f} s (CPU), "
                  f"fit over {r['n_train_jobs']} train jobs with {r['distinct_step_counts']} step counts")
+    if not r.get("train_rate_resolved", True):
+        lines.append("  the measured train jobs do not resolve a per-step rate (one step count, or start-up drowning the steps): "
+                     "CPU training hours use the largest rate the measurement allows; GPU ones come from FLOPs")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tempcompress.plan", description=__doc__.split("\n\n")[0])
     ap.add_argument("config", help="the config to plan, e.g. config/paper.yaml")
-    ap.add_argument("--measured", required=True, help="working directory of a finished run (e.g. the rehearsal)")
+    ap.add_argument("--measured", default=None,
+                    help="working directory of a finished run (e.g. the rehearsal) to measure the rates on "
+                         f"(default: the reference measurement {REFERENCE.relative_to(ROOT)})")
+    ap.add_argument("--save-rates", help="write the rates measured in --measured to this JSON file")
     ap.add_argument("--profile", default=str(ROOT / "slurm" / "config.yaml"), help="SLURM profile (group sizes)")
     ap.add_argument("--gpu-speedup", type=float, default=None,
                     help="measured GPU speed / measured CPU speed of the GPU stages (default: project them by FLOPs)")
@@ -440,7 +494,12 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"sustained GPU TFLOP/s for the FLOP projection (default {DEFAULT_GPU_TFLOPS:g})")
     ap.add_argument("--json", help="also write the plan as JSON here")
     args = ap.parse_args(argv)
-    p = plan(args.config, args.measured, args.profile, args.gpu_speedup, args.gpu_tflops)
+    if args.save_rates:
+        if not args.measured:
+            ap.error("--save-rates needs --measured <a finished run's working directory>")
+        rates = {k: v for k, v in measure(args.measured).items() if k != "config"}
+        Path(args.save_rates).write_text(json.dumps(rates, indent=1, sort_keys=True) + "\n")
+    p = plan(args.config, args.measured or REFERENCE, args.profile, args.gpu_speedup, args.gpu_tflops)
     print(report(p))
     if args.json:
         Path(args.json).write_text(json.dumps(p, indent=1, default=str))
