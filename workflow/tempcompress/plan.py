@@ -475,8 +475,8 @@ def report(p: dict[str, Any]) -> str:
     lines.append(f"  rates: job start-up {r['train_startup_s']:.1f} s (torch) / {r['cpu_startup_s']:.1f} s (CPU), "
                  f"fit over {r['n_train_jobs']} train jobs with {r['distinct_step_counts']} step counts")
     if not r.get("train_rate_resolved", True):
-        lines.append("  the measured train jobs do not resolve a per-step rate (one step count, or start-up drowning the steps): "
-                     "CPU training hours use the largest rate the measurement allows; GPU ones come from FLOPs")
+        lines.append("  the measured train jobs do not resolve a per-step rate (one step count, or start-up "
+                     "drowning the steps): CPU training hours use the largest rate the measurement allows; GPU ones come from FLOPs")
     return "\n".join(lines)
 
 
