@@ -476,7 +476,8 @@ def report(p: dict[str, Any]) -> str:
                  f"fit over {r['n_train_jobs']} train jobs with {r['distinct_step_counts']} step counts")
     if not r.get("train_rate_resolved", True):
         lines.append("  the measured train jobs do not resolve a per-step rate (one step count, or start-up "
-                     "drowning the steps): CPU training hours use the largest rate the measurement allows; GPU ones come from FLOPs")
+                     "drowning the steps): CPU training hours use the largest rate the measurement allows; "
+                     "GPU ones come from FLOPs")
     return "\n".join(lines)
 
 
