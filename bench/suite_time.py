@@ -14,7 +14,7 @@ addopts: two workers, --durations=15) in a child process and records:
 
     python bench/suite_time.py [--label after] [-- extra pytest args]
         -> results/benchmarks/suite_time.csv (one row per call, appended)
-           results/benchmarks/suite_slowest_<label>.csv
+           results/benchmarks/suite_slowest_<label>.csv, suite_output_<label>.txt (pytest's output)
 
 Pair it with ``bench/overhead.py``'s ratio, or run it twice, since machines vary from day to day.
 """
@@ -88,10 +88,11 @@ def main() -> None:
     table = args.out / "suite_time.csv"
     row.to_csv(table, mode="a", header=not table.exists(), index=False)
     slowest(output).to_csv(args.out / f"suite_slowest_{args.label}.csv", index=False)
+    (args.out / f"suite_output_{args.label}.txt").write_text(output)  # failures in full
     print(row.to_string(index=False))
     print(slowest(output).to_string(index=False))
     if code != 0:
-        print(output[-4000:], file=sys.stderr)
+        print(f"failed: the whole output is in {args.out / f'suite_output_{args.label}.txt'}", file=sys.stderr)
     sys.exit(code)
 
 
