@@ -369,6 +369,9 @@ def test_a_noise_floor_above_the_margin_leaves_claim_7_inconclusive(tmp_path) ->
     c7 = t[(t.claim == 7) & (t.role == "primary")].iloc[0]
     assert c7["margin"] == pytest.approx(0.01)
     assert c7["verdict"] == "inconclusive" and "noise floor 0.020 exceeds the margin" in c7["note"]
+    sens7 = t[(t.claim == 7) & (t.role == "sensitivity")]
+    assert len(sens7) and (sens7["verdict"] == "inconclusive").all()  # the same floor, the same reading
+    assert sens7["note"].str.contains("exceeds the margin").all()
     # clustering's full-size τ effect (0.04) lies within its floor (0.08): no verdict
     clu = t[(t.claim == 4) & (t.role == "primary") & (t.subject == "Clustering")].iloc[0]
     assert clu["verdict"] == "inconclusive" and "noise floor" in clu["note"]

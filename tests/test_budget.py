@@ -303,8 +303,9 @@ def test_analyse_costs_grow_with_what_the_job_does() -> None:
 
 @pytest.mark.slow
 def test_the_plan_runs_as_written_on_the_reference_measurement() -> None:
-    """`python -m tempcompress.plan config/paper.yaml` (no --measured: the committed rehearsal
-    measurement) prints peak disk, the mteb cache's file count, and no job over its limit."""
+    """`python -m tempcompress.plan config/paper.yaml` (no --measured: the committed reference rates,
+    measured on the default run) prints peak disk, the mteb cache's file count, and no job over its
+    limit."""
     import subprocess
     import sys
 

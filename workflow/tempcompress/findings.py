@@ -583,12 +583,17 @@ def primary_matryoshka(scores: pd.DataFrame, dev: dict, st: dict[str, Any], floo
                             f"non-inferiority margin {margin:.3f}{label}", +1, role=role, shift=margin,
                             variant=f"{variant} vs {mrl}", method="truncation", dim=dim,
                             subject=f"{variant} τ={taus[-1]} vs {mrl}{label}", margin=margin)
-        if unresolvable_margin(st, model_floor):
-            row["verdict"] = INCONCLUSIVE
-            row["note"] = (f"noise floor {st['margin_noise_multiple'] * model_floor:.3f} exceeds the margin "
-                           f"{margin:.3f}: more clustering experiments (config/precise.yaml)")
-        rows.append(row)
+        rows.append(_within_margin_or_unresolvable(row, st, model_floor))
     return rows
+
+
+def _within_margin_or_unresolvable(row: dict[str, Any], st: dict[str, Any], floor: float) -> dict[str, Any]:
+    """A claim-7 row, made inconclusive (saying why) where the noise floor exceeds the margin."""
+    if unresolvable_margin(st, floor):
+        row["verdict"] = INCONCLUSIVE
+        row["note"] = (f"noise floor {st['margin_noise_multiple'] * floor:.3f} exceeds the margin "
+                       f"{float(st['margin']):.3f}: more clustering experiments (config/precise.yaml)")
+    return row
 
 
 # ---- the sensitivity analyses --------------------------------------------------------------------
@@ -708,8 +713,12 @@ def claim_crop_vs_dropout(scores: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def claim_matryoshka(scores: pd.DataFrame, margin: float = NONINF_MARGIN) -> list[dict[str, Any]]:
-    """Every (Matryoshka run, comparison τ, smallest two dims) as a non-inferiority row."""
+def claim_matryoshka(scores: pd.DataFrame, st: dict[str, Any] | None = None,
+                     floor: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Every (Matryoshka run, comparison τ, smallest two dims) as a non-inferiority row at the
+    pre-specified margin; inconclusive where the model's noise floor exceeds it."""
+    st = st or findings_settings(None)
+    margin = float(st["margin"])
     rows = []
     variant = core_variant(scores)
     mrls = sorted(set(scores.loc[scores["kind"].isin(["matryoshka", "matryoshka2d"]), "variant"]))
@@ -717,7 +726,7 @@ def claim_matryoshka(scores: pd.DataFrame, margin: float = NONINF_MARGIN) -> lis
         return rows
     trunc = per_run(scores[scores["method"] == "truncation"], "score")
     for model, m in trunc.groupby("model"):
-        mg = margin
+        model_floor = floor_of(floor, model) if floor is not None else math.nan
         dims = sorted(m["dim_num"].dropna().unique())[:2]
         sweep = m[m["variant"] == variant]
         if sweep.empty:
@@ -733,14 +742,15 @@ def claim_matryoshka(scores: pd.DataFrame, margin: float = NONINF_MARGIN) -> lis
                     for tau, label in comps:
                         a = _by_seed(sweep[(sweep["tau"] == tau) & (sweep["dim_num"] == dim)], "score")
                         est, how = diff_estimate(a, b)
-                        shifted = Estimate(est.value + mg, est.lo + mg, est.hi + mg, est.n)
+                        shifted = Estimate(est.value + margin, est.lo + margin, est.hi + margin, est.n)
                         v = verdict(shifted, +1)
-                        note = {"note": f"CI spans -{mg:.3f}"} if v == INCONCLUSIVE and est.n >= 2 and not \
+                        note = {"note": f"CI spans -{margin:.3f}"} if v == INCONCLUSIVE and est.n >= 2 and not \
                             math.isnan(est.lo) and est.lo != est.hi else {}
-                        rows.append(_row(7, model, est, f"truncated score, {variant} minus the Matryoshka run, {how}",
-                                         "seeds", f"> -{mg:.3f}", v, **note, p_value=diff_p(a, b, mg),
-                                         variant=f"{variant} vs {mrl}", method="truncation", dim=str(int(dim)),
-                                         subject=f"{variant} τ={tau} ({label}) vs {mrl} τ={mrl_tau}"))
+                        row = _row(7, model, est, f"truncated score, {variant} minus the Matryoshka run, {how}",
+                                   "seeds", f"> -{margin:.3f}", v, **note, p_value=diff_p(a, b, margin),
+                                   variant=f"{variant} vs {mrl}", method="truncation", dim=str(int(dim)),
+                                   subject=f"{variant} τ={tau} ({label}) vs {mrl} τ={mrl_tau}")
+                        rows.append(_within_margin_or_unresolvable(row, st, model_floor))
     return rows
 
 
@@ -828,7 +838,7 @@ def findings_table(scores: pd.DataFrame, ids: pd.DataFrame, items_reps: pd.DataF
     sens = claim_id_falls(ids) + claim_retention_rises(scores) + stratified_sensitivity(scores, ids, st) \
         + partial_id_effect(scores, ids, st) + across_family_forecast(scores, ids, st) \
         + claim_task_type_tradeoff(scores) + claim_crop_vs_dropout(scores) \
-        + claim_matryoshka(scores, margin=float(st["margin"]))
+        + claim_matryoshka(scores, st, floor)
     for method in ("truncation", "binarization"):
         aggs = sorted(set(scores.loc[scores["kind"].isin(["multi_temperature", "soup"]), "variant"]))
         for agg in aggs:

@@ -345,13 +345,15 @@ def gpu_seconds(flops: float, tflops: float) -> float:
 
 
 def plan(configfile: str | Path, measured: str | Path, profile: str | Path | None = None,
-         gpu_speedup: float | None = None, gpu_tflops: float = DEFAULT_GPU_TFLOPS) -> dict[str, Any]:
-    """Projected jobs, hours and disk of the config's grid (see the module docstring)."""
+         gpu_speedup: float | None = None, gpu_tflops: float = DEFAULT_GPU_TFLOPS,
+         rates: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Projected jobs, hours and disk of the config's grid (see the module docstring); ``rates``:
+    those of ``measured`` when the caller has measured them already."""
     from .compression import bytes_per_vector, score_variants
     from .config import expand_runs, load_config_file
 
     cfg = load_config_file(configfile)
-    rates = measure(measured)
+    rates = rates if rates is not None else measure(measured)
     jobs = dry_run_jobs(Path(configfile))
     runs = expand_runs(cfg)
     shapes = {m: model_shape(c["source"], c.get("revision"), cfg.get("hf_home")) for m, c in cfg["models"].items()}
@@ -495,12 +497,14 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"sustained GPU TFLOP/s for the FLOP projection (default {DEFAULT_GPU_TFLOPS:g})")
     ap.add_argument("--json", help="also write the plan as JSON here")
     args = ap.parse_args(argv)
+    if args.save_rates and not args.measured:
+        ap.error("--save-rates needs --measured <a finished run's working directory>")
+    measured = args.measured or REFERENCE
+    rates = measure(measured)
     if args.save_rates:
-        if not args.measured:
-            ap.error("--save-rates needs --measured <a finished run's working directory>")
-        rates = {k: v for k, v in measure(args.measured).items() if k != "config"}
-        Path(args.save_rates).write_text(json.dumps(rates, indent=1, sort_keys=True) + "\n")
-    p = plan(args.config, args.measured or REFERENCE, args.profile, args.gpu_speedup, args.gpu_tflops)
+        saved = {k: v for k, v in rates.items() if k != "config"}
+        Path(args.save_rates).write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
+    p = plan(args.config, measured, args.profile, args.gpu_speedup, args.gpu_tflops, rates=rates)
     print(report(p))
     if args.json:
         Path(args.json).write_text(json.dumps(p, indent=1, default=str))
