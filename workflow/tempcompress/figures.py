@@ -166,17 +166,29 @@ def _xy_summary(runs: pd.DataFrame, keys: list[str], x: str, y: str) -> pd.DataF
 
 
 def _finish(g: sns.FacetGrid, title: str, config: dict[str, Any], present: set[str], out: str | Path,
-            handles: dict[str, Any] | None = None, titles: bool = True) -> None:
-    """Titles (unless the caller set its own), grid lines, the legend, the note on missing runs, and save."""
+            handles: dict[str, Any] | None = None, titles: bool = True, hspace: float | None = None) -> None:
+    """Titles (unless the caller set its own), grid lines, the legend, the note on missing runs, and save;
+    ``hspace`` makes room between rows of panels for titles of several lines."""
     if titles:
         g.set_titles(row_template="{row_name}", col_template="{col_name}", size=8)
     for ax in g.axes.flat:
         ax.grid(alpha=0.3)
     if handles:
         g.add_legend(legend_data=handles, fontsize=7)
-    g.figure.suptitle(title, y=1.02)
+    if hspace is not None:
+        g.figure.subplots_adjust(hspace=hspace)
+    _suptitle_above_panels(g.figure, title)
     _note_missing(g.figure, config, present)
     _save(g.figure, out)
+
+
+def _suptitle_above_panels(fig: Any, title: str) -> None:
+    """The figure title, placed above the highest panel title (two-line panel titles would
+    otherwise run into it)."""
+    fig.canvas.draw()
+    to_fig = fig.transFigure.inverted()
+    tops = [ax.title.get_window_extent().transformed(to_fig).y1 for ax in fig.axes if ax.get_title()]
+    fig.suptitle(title, y=max([1.0, *tops]) + 0.01, va="bottom")
 
 
 def _empty(out: str | Path, title: str, config: dict[str, Any], present: set[str]) -> pd.DataFrame:
@@ -353,8 +365,9 @@ def retention_vs_id(t: dict[str, pd.DataFrame], config: dict[str, Any], out: str
             text += f"\nSpearman ρ over runs = {r['rho']:.2f}{ci} (n={int(r['rho_n_runs'])} runs)"
         ax.set_title(text, fontsize=7)
     dims = ", ".join(sorted(map(str, data["dim"].unique())))
-    _finish(g, f"{title} ({method} to {dims} dims; {CI_NOTE})", config, set(s["run"]), out,
-            {**_tau_handles(pal, data["tau"]), **_variant_handles(markers)}, titles=False)
+    _finish(g, f"{title} ({method} to {dims} dims; {CI_NOTE}; ρ over runs is descriptive only: runs share τ)",
+            config, set(s["run"]), out, {**_tau_handles(pal, data["tau"]), **_variant_handles(markers)},
+            titles=False, hspace=0.45)
     return data
 
 
@@ -525,7 +538,9 @@ FIGURES: dict[str, tuple[Callable[..., pd.DataFrame | None], str]] = {
         retention_vs_id,
         "Chance-corrected retention after truncation to the smallest target dim vs the intrinsic "
         "dimension of the same model; titles give Spearman's ρ over runs with its 95% Fisher-z "
-        "interval (Bonett-Wright variance)." + CI_CAPTION,
+        "interval (Bonett-Wright variance), descriptive only: runs that share a τ are not independent "
+        "draws, and τ drives both ID and retention, so findings.md tests claim 3 within τ strata."
+        + CI_CAPTION,
     ),
     "task_type_tradeoff": (
         task_type_tradeoff,
