@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .contrasts import item_deviations, paired_by_seed, run_matrix
+from .convergence import PLATEAU_RULE, plateau_table
 from .stats import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -909,9 +910,11 @@ def _primary_why(claim: int, st: dict[str, Any]) -> str:
 
 
 def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFrame,
-                      config: dict[str, Any] | None = None, have_items: bool = False) -> str:
-    """results/findings.md: one verdict per claim from its primary test, why that test, the noise
-    floor, the power table, then per claim the primary rows, the sensitivity rows apart."""
+                      config: dict[str, Any] | None = None, have_items: bool = False,
+                      plateaus: pd.DataFrame | None = None) -> str:
+    """results/findings.md: one verdict per claim from its primary test (beside whether the model's
+    runs trained to a plateau), why that test, the noise floor, the power table, then per claim the
+    primary rows, the sensitivity rows apart; last, each trained run's plateau check."""
     st = findings_settings(config)
     parts = ["# Findings: the paper's claims as tests", "",
              "One pre-specified **primary test** per claim (config `findings.primary`) gives the claim's verdict. "
@@ -938,9 +941,17 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
     verdicts = claim_verdicts(table)
     if len(verdicts):
         v = verdicts.assign(claim_text=[CLAIMS[c] for c in verdicts["claim"]])
+        cols = ["claim", "claim_text", "model", "verdict", "tests"]
+        if plateaus is not None:
+            v = v.assign(training=v["model"].map(lambda m: _training_state(plateaus, m)))
+            cols.append("training")
         parts += ["## Verdict per claim (primary test only)", "",
-                  _md_table(v[["claim", "claim_text", "model", "verdict", "tests"]]), "",
-                  "`tests` > 1: the claim has several parts and each must hold (claim 4).", ""]
+                  _md_table(v[cols]), "",
+                  "`tests` > 1: the claim has several parts and each must hold (claim 4)."
+                  + (" `training`: how many of the model's trained runs reached a plateau of their loss "
+                     "(section 'Did training converge?'); *not converged* means the verdict describes a few "
+                     "steps that bend the start model, not training to convergence." if plateaus is not None
+                     else ""), ""]
     parts += ["## The primary tests and why", ""]
     parts += [f"- Claim {c}: {_primary_why(c, st)}" for c in sorted(set(table["claim"])) if c in PRIMARY_WHY]
     parts += [""]
@@ -995,11 +1006,38 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
     if missing:
         parts += ["## Not testable on this run", ""]
         parts += [f"- Claim {c}: {CLAIMS[c]} (the variants it needs are not in this config)" for c in missing]
+        parts += [""]
+    if plateaus is not None:
+        parts += _plateau_md(plateaus)
     return "\n".join(parts) + "\n"
 
 
+def _training_state(plateaus: pd.DataFrame, model: str) -> str:
+    """'converged (k/n runs plateaued)' when all of a model's trained runs plateaued, else
+    'not converged (k/n ...)'; 'not trained' without trained runs."""
+    g = plateaus[plateaus["model"] == model]
+    if g.empty:
+        return "not trained"
+    k, n = int(g["plateaued"].sum()), len(g)
+    return f"{'converged' if k == n else 'not converged'} ({k}/{n} runs plateaued)"
+
+
+def _plateau_md(plateaus: pd.DataFrame) -> list[str]:
+    head = ["## Did training converge?", "", f"Rule (`tempcompress.convergence`, also in each run's meta.json): "
+            f"a run has plateaued when the {PLATEAU_RULE}. `relative_change` is that line's change across the "
+            "window, negative while the loss still falls, ± its standard error.", ""]
+    if plateaus.empty:
+        return [*head, "No run of this config was trained.", ""]
+    show = plateaus.assign(**{c: plateaus[c].map(_num) for c in ("first_loss", "window_mean")},
+                           relative_change=[("" if pd.isna(r) else f"{r:+.2%} ± {se:.2%}")
+                                            for r, se in zip(plateaus["relative_change"],
+                                                             plateaus["relative_change_se"], strict=True)])
+    return [*head, _md_table(show[["model", "run", "steps_logged", "first_loss", "window_mean", "relative_change",
+                                   "status"]]), ""]
+
+
 def _num(v: float) -> str:
-    return "–" if not np.isfinite(v) else f"{v:.3f}"
+    return "–" if v is None or not np.isfinite(v) else f"{v:.3f}"
 
 
 def _count(v: float) -> str:
@@ -1070,10 +1108,14 @@ def write_findings(tables: dict[str, str], out_md: str, out_csv: str,
     reps = None
     if tables.get("item_reps") and Path(tables["item_reps"]).is_file():
         reps = pd.read_parquet(tables["item_reps"]).astype({"dim": str, "run": str, "task": str})
+    loss = None
+    if tables.get("training_loss") and Path(tables["training_loss"]).with_suffix(".parquet").is_file():
+        loss = pd.read_parquet(Path(tables["training_loss"]).with_suffix(".parquet"))
     table = findings_table(scores, ids, reps, config)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_csv, index=False)
-    text = findings_markdown(table, scores, ids, config, have_items=reps is not None and not reps.empty)
+    text = findings_markdown(table, scores, ids, config, have_items=reps is not None and not reps.empty,
+                             plateaus=plateau_table(loss) if loss is not None else None)
     if tables.get("item_noise") and Path(tables["item_noise"]).is_file():
         text += "\n" + item_noise_markdown(pd.read_csv(tables["item_noise"], dtype={"dim": str}), scores)
     Path(out_md).write_text(text)

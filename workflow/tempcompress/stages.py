@@ -206,6 +206,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
            checkpoint_dir: str, parent_dirs: list[str]) -> None:
     from transformers import set_seed
 
+    from .convergence import plateau_check
     from .embeddings import encode_texts
     from .models import device_report, stage_device
     from .training import (
@@ -261,6 +262,8 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
         history = fine_tune(model, spec, training, docs, settings_checkpoint_dir(ckpt, settings), dims, masks=masks)
         extra["train_seconds"] = round(time.perf_counter() - t0, 3)  # the trainer's steps (bench/overhead.py)
         check_finite_history(history, spec)
+        extra["plateau"] = plateau_check([h["loss"] for h in history])
+        extra["lr_scheduler"] = training.get("lr_scheduler", "linear")
         extra["precision"] = resolve_precision(training["precision"])
         extra["symmetric"] = training["symmetric"]
         if masks is not None:

@@ -413,6 +413,9 @@ def build_trainer(
         batch_sampler=in_order_batches,  # the document-distinct blocks of make_pairs, unshuffled
         learning_rate=training["learning_rate"],
         warmup_steps=training["warmup_ratio"],  # a float < 1 is a ratio of max_steps (transformers 5)
+        # linear decay to 0 by default; constant_with_warmup keeps the rate, so that a flat loss at the
+        # end is convergence (convergence.plateau_check), not a learning rate annealed to zero
+        lr_scheduler_type=training.get("lr_scheduler", "linear"),
         seed=seed,
         data_seed=seed,
         logging_steps=1,
