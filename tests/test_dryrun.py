@@ -14,6 +14,7 @@ from conftest import ROOT, job_counts, snakemake
         ("variants.yaml", 1, 1 + 3 * (3 + 3 + 1 + 1 + 1) + 6),  # + dropout, agg-sum, soup, mrl x 3 seeds; 6 at seed 0
         ("claims.yaml", 1, 1 + 3 * (3 + 3) + 3 + 3),  # + dropout x 3 tau, agg-sum and mrl, all x 3 seeds
         ("reinit.yaml", 1, 1 + 3 * 3),  # the core sweep on the re-initialised control start
+        ("converged.yaml", 1, 1 + 3 * 3 + 3),  # the core sweep and aggregation at 3 seeds, from scratch
         ("tiny.yaml", 2, (1 + 2 * 2 + 2 + 6) + (1 + 2 * 2)),  # minilm: every variant; sre: the core sweep
         ("paper.yaml", 2, 2 * (1 + 3 * (3 * 7 + 6))),  # 2 models x (base + 3 seeds x (3 grid variants x 7 + 6))
     ],

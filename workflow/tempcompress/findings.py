@@ -1024,8 +1024,10 @@ def _training_state(plateaus: pd.DataFrame, model: str) -> str:
 
 def _plateau_md(plateaus: pd.DataFrame) -> list[str]:
     head = ["## Did training converge?", "", f"Rule (`tempcompress.convergence`, also in each run's meta.json): "
-            f"a run has plateaued when the {PLATEAU_RULE}. `relative_change` is that line's change across the "
-            "window, negative while the loss still falls, ± its standard error.", ""]
+            f"a run has plateaued when the {PLATEAU_RULE}. `relative_change` is that change, negative while the "
+            "loss still falls, ± its standard error (the per-step loss of one batch is noisy: where the error "
+            "exceeds the 1% tolerance, a verdict either way is within noise). `window_mean` is the last window's "
+            "mean loss.", ""]
     if plateaus.empty:
         return [*head, "No run of this config was trained.", ""]
     show = plateaus.assign(**{c: plateaus[c].map(_num) for c in ("first_loss", "window_mean")},
