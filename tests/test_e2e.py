@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -70,6 +72,44 @@ def test_rerun_schedules_nothing(tiny_run) -> None:
     res = snakemake("-n", "--configfile", TINY, cwd=tiny_run)
     assert res.returncode == 0
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+# (run whose file is replaced, file, the stages of that run that must rerun): one run per row, so
+# one dry-run checks every row and each row fails on its own
+REPLACED = [
+    ("minilm.crop.tau-1.0.seed-0", "fit.npy", {"compress", "score"}),  # read only through the temp() codes
+    ("minilm.crop.tau-1.0.seed-1", "idsample.npy", {"intrinsic_dim"}),
+    ("sre.crop.tau-1.0.seed-0", "eval.npy", {"compress", "score", "intrinsic_dim"}),
+]
+
+
+def test_an_artifact_replaced_by_other_content_reruns_what_read_it(tiny_run) -> None:
+    """Another run's file copied over one run's, with the original's time kept (as `cp -p` or a
+    restore from backup does): Snakemake's times see nothing, the content hashes in params do.
+    Only that run's readers are planned; nothing is retrained or re-encoded."""
+    from test_growing import planned_runs
+
+    emb = Path(tiny_run) / "results" / "embeddings"
+    saved = {}
+    try:
+        for run, name, _ in REPLACED:
+            target, other = emb / run / name, emb / run.replace("tau-1.0", "tau-0.05") / name
+            saved[target] = (target.read_bytes(), target.stat())
+            assert other.read_bytes() != saved[target][0]
+            target.write_bytes(other.read_bytes())
+            os.utime(target, ns=(saved[target][1].st_atime_ns, saved[target][1].st_mtime_ns))
+        res = snakemake("-n", "--configfile", TINY, cwd=tiny_run)
+        assert res.returncode == 0, res.stderr[-3000:]
+        for rule in ("compress", "score", "intrinsic_dim"):
+            expected = {run for run, _, stages in REPLACED if rule in stages}
+            assert planned_runs(res.stdout, rule) == expected, (rule, res.stdout[-4000:])
+        assert not {"train", "encode", "encode_sample"} & set(job_counts(res.stdout)), res.stdout[-3000:]
+    finally:
+        for target, (data, st) in saved.items():
+            target.write_bytes(data)
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    res = snakemake("-n", "--configfile", TINY, cwd=tiny_run)
+    assert "Nothing to be done" in res.stdout + res.stderr, res.stdout[-3000:]
 
 
 def test_forcing_one_figure_rebuilds_only_that_figure(tiny_run) -> None:

@@ -18,6 +18,7 @@ rule intrinsic_dim:
             "intrinsic_dim.sample_size",
             "intrinsic_dim.seed",
         ),
+        inputs=embedding_digests("idsample.npy", "eval.npy", "eval_texts.parquet"),
     log:
         "results/logs/intrinsic_dim/{run}.log",
     benchmark:
@@ -100,6 +101,8 @@ rule score:
         table="results/scores/{run}.csv",
     params:
         settings=settings("evaluation", "compression"),
+        # fit.npy reaches the scores only through the temp() codes, which are gone once scored
+        inputs=embedding_digests("eval.npy", "eval_texts.parquet", "fit.npy"),
         emb_dir=lambda w: f"results/embeddings/{w.run}",
         mteb_cache="results/mteb",
     log:

@@ -19,6 +19,7 @@ from tempcompress.config import (  # noqa: E402
 )
 from tempcompress.data import fit_sources  # noqa: E402
 from tempcompress.figure_names import FIGURE_NAMES  # noqa: E402
+from tempcompress.provenance import content_digests  # noqa: E402
 
 # No `configfile:` directive: Snakemake deep-merges --configfile into it, so a small
 # config could never drop the default's variants.  The default is read only when no
@@ -214,3 +215,9 @@ def model_dir(run):
 
 def emb(run, name):
     return f"results/embeddings/{run}/{name}"
+
+
+def embedding_digests(*names):
+    """Params: the content hashes of a run's embedding files (provenance.content_digests), so a
+    file replaced by one of other content reruns the job, also through the temp() codes."""
+    return lambda w: content_digests({name: emb(w.run, name) for name in names})

@@ -98,3 +98,40 @@ def write_json(path: str | Path, record: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     tmp.replace(path)
+
+
+DIGEST_CACHE = Path(".snakemake") / "tempcompress" / "digests.json"
+
+
+def content_digests(paths: dict[str, str | Path], cache_file: str | Path = DIGEST_CACHE) -> dict[str, str | None]:
+    """SHA-256 (first 16 hex digits) of each existing file, None for one not written yet.
+
+    Rules take these as params: Snakemake compares params with those of the finished job, so an
+    artifact replaced by another of different content (another run's, a repaired one) reruns what
+    read it, also where the files in between are temp() and gone, while a touched or rewritten file
+    of the same content reruns nothing.  Hashes are cached by the file's stat in ``cache_file``
+    (a missing or unreadable cache only costs a rehash)."""
+    cache_path = Path(cache_file)
+    try:
+        known = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    out: dict[str, str | None] = {}
+    changed = False
+    for name, p in paths.items():
+        path = Path(p)
+        try:
+            st = path.stat()
+        except OSError:
+            out[name] = None
+            continue
+        # ctime too: a copy over the file with its time kept (cp -p) keeps size and mtime, never ctime
+        key = f"{path.resolve()}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
+        if key not in known:
+            known[key] = file_sha256(path)[:16]
+            changed = True
+        out[name] = known[key]
+    if changed:
+        with contextlib.suppress(OSError):
+            write_json(cache_path, known)
+    return out
