@@ -949,8 +949,9 @@ def findings_markdown(table: pd.DataFrame, scores: pd.DataFrame, ids: pd.DataFra
                   _md_table(v[cols]), "",
                   "`tests` > 1: the claim has several parts and each must hold (claim 4)."
                   + (" `training`: how many of the model's trained runs reached a plateau of their loss "
-                     "(section 'Did training converge?'); *not converged* means the verdict describes a few "
-                     "steps that bend the start model, not training to convergence." if plateaus is not None
+                     "(section 'Did training converge?'); *not converged*: some runs' loss was still changing at "
+                     "the end (or they ran too few steps to tell), so the verdict describes training that had not "
+                     "finished, not converged training." if plateaus is not None
                      else ""), ""]
     parts += ["## The primary tests and why", ""]
     parts += [f"- Claim {c}: {_primary_why(c, st)}" for c in sorted(set(table["claim"])) if c in PRIMARY_WHY]
