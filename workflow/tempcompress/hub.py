@@ -138,7 +138,8 @@ def prefetch(config: dict[str, Any], manifest: str | Path) -> dict[str, Any]:
     t0 = time.time()
     out: dict[str, Any] = {"hf_home": os.environ.get("HF_HOME"), "online": online, "models": {}, "tasks": {}}
     for name, (repo, revision) in hub_models(config).items():
-        load_model(f"hub:{repo}", revision=revision, device="cpu")  # everything sentence-transformers reads
+        load_model(f"hub:{repo}", revision=revision, device="cpu",  # everything sentence-transformers reads
+                   trust_remote_code=bool(config["models"][name].get("trust_remote_code", False)))
         snap = Path(snapshot_download(repo, revision=revision, local_files_only=True))
         if revision is None:
             print(f"WARNING model '{name}' ({repo}) has no pinned revision; fetched {snap.name}. "

@@ -140,12 +140,14 @@ def device_report(device: str) -> dict[str, Any]:
 
 
 def load_model(source: str, *, revision: str | None = None, device: str | None = None,
-               reinit_top_layers: int = 0, seed: int = 0) -> Any:
+               reinit_top_layers: int = 0, seed: int = 0, trust_remote_code: bool = False) -> Any:
     """A SentenceTransformer from ``package:<module>``, ``path:<dir>`` or ``hub:<org/name>``.
 
     Hub ids go through sentence-transformers' own hub loading (honouring HF_HOME,
     HF_HUB_OFFLINE and a pre-filled cache), so cluster users load real hub models.
     ``reinit_top_layers`` re-initialises the top encoder layers (a from-scratch control).
+    ``trust_remote_code`` lets a model run the Python code its repository ships (the model
+    entry's ``trust_remote_code`` key, off unless the config says so).
     """
     from sentence_transformers import SentenceTransformer
 
@@ -153,7 +155,8 @@ def load_model(source: str, *, revision: str | None = None, device: str | None =
     kind, _, ref = source.partition(":")
     if kind == "hub":
         try:
-            model = SentenceTransformer(ref, revision=revision, device=device)
+            model = _remote_code_checked(source, lambda: SentenceTransformer(
+                ref, revision=revision, device=device, trust_remote_code=trust_remote_code))
         except OSError as exc:
             offline = os.environ.get("HF_HUB_OFFLINE") == "1"
             raise ConfigError(
@@ -162,10 +165,26 @@ def load_model(source: str, *, revision: str | None = None, device: str | None =
                 + f": {exc}. Pre-download it with `hf download {ref}` or use a local 'path:' source."
             ) from exc
     else:
-        model = SentenceTransformer(str(resolve_model_dir(source)), device=device)
+        model = _remote_code_checked(source, lambda: SentenceTransformer(
+            str(resolve_model_dir(source)), device=device, trust_remote_code=trust_remote_code))
     if reinit_top_layers:
         reinit_layers(model, reinit_top_layers, seed)
     return model
+
+
+def _remote_code_checked(source: str, load: Any) -> Any:
+    """``load()``, with transformers' refusal of a model that ships its own code turned into an
+    error that names the model and the config key that allows it."""
+    try:
+        return load()
+    except ValueError as exc:
+        if "trust_remote_code" not in str(exc):
+            raise
+        raise ConfigError(
+            f"model '{source}' runs Python code from its own repository, which is off by default: if you "
+            "trust that code, set `trust_remote_code: true` on this model's entry under `models:` "
+            f"(transformers: {str(exc).splitlines()[0]})"
+        ) from exc
 
 
 def hub_commit(repo: str, revision: str | None = None, cache_dir: str | Path | None = None) -> str | None:
@@ -180,11 +199,12 @@ def hub_commit(repo: str, revision: str | None = None, cache_dir: str | Path | N
         return None
 
 
-def load_trained(model_dir: str | Path, device: str | None = None) -> Any:
-    """A fine-tuned model saved by the training stage."""
+def load_trained(model_dir: str | Path, device: str | None = None, trust_remote_code: bool = False) -> Any:
+    """A fine-tuned model saved by the training stage (``trust_remote_code``: as its base model's)."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(model_dir), device=device or pick_device())
+    return _remote_code_checked(str(model_dir), lambda: SentenceTransformer(
+        str(model_dir), device=device or pick_device(), trust_remote_code=trust_remote_code))
 
 
 def encoder_layers(model: Any) -> list[Any]:

@@ -160,7 +160,13 @@ def _load_base(config: dict[str, Any], spec: RunSpec, device: str | None = None)
 
     mcfg = config["models"][spec.model]
     return load_model(mcfg["source"], revision=mcfg.get("revision"), device=device,
-                      reinit_top_layers=mcfg.get("reinit_top_layers", 0), seed=int(spec.seed))
+                      reinit_top_layers=mcfg.get("reinit_top_layers", 0), seed=int(spec.seed),
+                      trust_remote_code=remote_code(config, spec))
+
+
+def remote_code(config: dict[str, Any], spec: RunSpec) -> bool:
+    """Whether the run's model may run its repository's own code (off unless its entry says so)."""
+    return bool(config["models"][spec.model].get("trust_remote_code", False))
 
 
 def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, loss_out: str, meta_out: str,
@@ -235,7 +241,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
     history: list[dict[str, Any]] = []
     if spec.kind == "soup":
         device = "cpu"
-        model = make_soup([Path(p) for p in parent_dirs], device=device)
+        model = make_soup([Path(p) for p in parent_dirs], device=device, trust_remote_code=remote_code(config, spec))
         extra["parents"] = list(spec.parents)
     else:
         device = stage_device(config, "train")  # fails at once unless the requested GPU is visible
@@ -297,7 +303,8 @@ def _run_model(config: dict[str, Any], spec: RunSpec, model_dir: str | None) -> 
     from .models import load_trained, stage_device
 
     device = stage_device(config, "encode")
-    model = _load_base(config, spec, device) if model_dir is None else load_trained(model_dir, device)
+    model = (_load_base(config, spec, device) if model_dir is None
+             else load_trained(model_dir, device, trust_remote_code=remote_code(config, spec)))
     model.max_seq_length = config["evaluation"]["max_seq_length"]
     return model
 

@@ -515,11 +515,11 @@ def average_state_dicts(state_dicts: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def make_soup(parent_dirs: list[Path], device: str = "cpu") -> Any:
+def make_soup(parent_dirs: list[Path], device: str = "cpu", trust_remote_code: bool = False) -> Any:
     """A model whose weights are the mean of the parents' (a uniform model soup)."""
     from .models import load_trained
 
-    models = [load_trained(p, device=device) for p in parent_dirs]
+    models = [load_trained(p, device=device, trust_remote_code=trust_remote_code) for p in parent_dirs]
     soup = models[0]
     soup.load_state_dict(average_state_dicts([m.state_dict() for m in models]))
     return soup
