@@ -83,7 +83,9 @@ def retrieval_bootstrap(queries: np.ndarray, docs: np.ndarray, n_boot: int = 100
 
 def _matrices(emb_dir: Path, variants: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     """The full-size matrix and its truncations (the first d columns of eval.npy: no stored codes needed)."""
-    full = np.load(emb_dir / "eval.npy", mmap_mode="r")
+    from .artifacts import load_matrix
+
+    full = load_matrix(emb_dir / "eval.npy", mmap=True)
     out = {}
     for method, dim in variants:
         if method not in ("none", "truncation"):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .artifacts import load_matrix, matrix_record
 from .config import NO_RESULT_KEYS, RunSpec, expand_runs, variant_settings
 from .provenance import atomic_output, file_sha256, provenance, write_json
 
@@ -322,6 +323,7 @@ def encode_sample(config: dict[str, Any], run_id: str, model_dir: str | None, te
         with atomic_output(out_npy) as tmp:
             np.save(tmp, matrix)
         write_json(meta_out, provenance(config, run=run_id, seed=spec.seed, n_texts=int(matrix.shape[0]),
+                                        artifacts={Path(out_npy).name: matrix_record(out_npy)},
                                         texts=str(texts_path), max_seq_length=model.max_seq_length,
                                         forward_seconds=forward_seconds(), **device_report(str(model.device))))
 
@@ -376,6 +378,7 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir:
                                              dim=int(matrix.shape[1]), max_seq_length=ev["max_seq_length"],
                                              model_revision=model_revision(config, spec) if model_dir is None else None,
                                              eval_sha256=file_sha256(out / "eval.npy"),
+                                             artifacts={"eval.npy": matrix_record(out / "eval.npy")},
                                              forward_seconds=forward_seconds(), **device_report(str(model.device))))
 
 
@@ -399,11 +402,11 @@ def intrinsic_dim(config: dict[str, Any], run_id: str, sample_npy: str, out_csv:
     from .intrinsic_dim import estimate, l2_normalise
 
     cfg = config["intrinsic_dim"]
-    samples = {"corpus": np.load(sample_npy)}
+    samples = {"corpus": load_matrix(sample_npy)}
     if eval_npy is not None and eval_texts is not None:
         ids = pd.read_parquet(eval_texts)["id"].tolist()
         rows = eval_sample_rows(ids, cfg["sample_size"], cfg["seed"])
-        samples["eval"] = np.load(eval_npy, mmap_mode="r")[rows]
+        samples["eval"] = load_matrix(eval_npy, mmap=True)[rows]
     frames = []
     for name, x in samples.items():
         df = pd.DataFrame(estimate(l2_normalise(x), cfg["estimators"], {"mle_k": cfg["mle_k"]}))
@@ -431,7 +434,7 @@ def compress(config: dict[str, Any], run_id: str, emb_dir: str, out_npz: str) ->
     from .compression import check_method, fit_encode, score_variants, stored_nbytes
 
     emb = Path(emb_dir)
-    full, fit = np.load(emb / "eval.npy"), np.load(emb / "fit.npy")
+    full, fit = load_matrix(emb / "eval.npy"), load_matrix(emb / "fit.npy")
     comp = config["compression"]
     opts = {"seed": comp["seed"], "simproj_epochs": comp["simproj_epochs"]}
     arrays: dict[str, np.ndarray] = {}
@@ -541,7 +544,7 @@ def score(config: dict[str, Any], run_id: str, emb_dir: str, codes_npz: str, out
     ev, comp = config["evaluation"], config["compression"]
     emb = Path(emb_dir)
     texts = read_texts(emb / "eval_texts.parquet")
-    full = np.load(emb / "eval.npy")
+    full = load_matrix(emb / "eval.npy")
     codes = read_codes(codes_npz)
     revision = score_key(ev, file_sha256(emb / "eval.npy"))
     serve = l2_normalize if ev["normalize"] else (lambda m: np.asarray(m, dtype=np.float32))
