@@ -183,6 +183,12 @@ NO_RESULT_KEYS = {
 RUN_SELECTORS = ("seeds", "models")  # variant keys that only decide which runs exist
 
 
+def trusts_remote_code(config: dict[str, Any], model: str) -> bool:
+    """Whether a model may run the code its repository ships (its entry's ``trust_remote_code``;
+    absent: off)."""
+    return bool(config["models"][model].get("trust_remote_code", False))
+
+
 def variant_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
     """A variant's entry as its runs' results depend on it: without RUN_SELECTORS (seed and model
     are part of the run id), so writing out or adding a seed or model retrains no finished run."""

@@ -132,6 +132,7 @@ def prefetch(config: dict[str, Any], manifest: str | Path) -> dict[str, Any]:
     online = restore_submit_env()
     from huggingface_hub import snapshot_download
 
+    from .config import trusts_remote_code
     from .models import load_model
     from .tasks import build_tasks
 
@@ -139,7 +140,7 @@ def prefetch(config: dict[str, Any], manifest: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {"hf_home": os.environ.get("HF_HOME"), "online": online, "models": {}, "tasks": {}}
     for name, (repo, revision) in hub_models(config).items():
         load_model(f"hub:{repo}", revision=revision, device="cpu",  # everything sentence-transformers reads
-                   trust_remote_code=bool(config["models"][name].get("trust_remote_code", False)))
+                   trust_remote_code=trusts_remote_code(config, name))
         snap = Path(snapshot_download(repo, revision=revision, local_files_only=True))
         if revision is None:
             print(f"WARNING model '{name}' ({repo}) has no pinned revision; fetched {snap.name}. "

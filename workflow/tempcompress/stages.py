@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import load_matrix, matrix_record
-from .config import NO_RESULT_KEYS, RunSpec, expand_runs, variant_settings
+from .config import NO_RESULT_KEYS, RunSpec, expand_runs, trusts_remote_code, variant_settings
 from .provenance import atomic_output, file_sha256, provenance, write_json
 
 
@@ -162,12 +162,7 @@ def _load_base(config: dict[str, Any], spec: RunSpec, device: str | None = None)
     mcfg = config["models"][spec.model]
     return load_model(mcfg["source"], revision=mcfg.get("revision"), device=device,
                       reinit_top_layers=mcfg.get("reinit_top_layers", 0), seed=int(spec.seed),
-                      trust_remote_code=remote_code(config, spec))
-
-
-def remote_code(config: dict[str, Any], spec: RunSpec) -> bool:
-    """Whether the run's model may run its repository's own code (off unless its entry says so)."""
-    return bool(config["models"][spec.model].get("trust_remote_code", False))
+                      trust_remote_code=trusts_remote_code(config, spec.model))
 
 
 def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, loss_out: str, meta_out: str,
@@ -224,6 +219,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
         clean_checkpoints,
         fine_tune,
         gradient_shares,
+        lr_scheduler,
         make_pairs,
         make_soup,
         prune_masks,
@@ -242,7 +238,8 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
     history: list[dict[str, Any]] = []
     if spec.kind == "soup":
         device = "cpu"
-        model = make_soup([Path(p) for p in parent_dirs], device=device, trust_remote_code=remote_code(config, spec))
+        model = make_soup([Path(p) for p in parent_dirs], device=device,
+                          trust_remote_code=trusts_remote_code(config, spec.model))
         extra["parents"] = list(spec.parents)
     else:
         device = stage_device(config, "train")  # fails at once unless the requested GPU is visible
@@ -270,7 +267,7 @@ def _train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, 
         extra["train_seconds"] = round(time.perf_counter() - t0, 3)  # the trainer's steps (bench/overhead.py)
         check_finite_history(history, spec)
         extra["plateau"] = plateau_check([h["loss"] for h in history])
-        extra["lr_scheduler"] = training.get("lr_scheduler", "linear")
+        extra["lr_scheduler"] = lr_scheduler(training)
         extra["precision"] = resolve_precision(training["precision"])
         extra["symmetric"] = training["symmetric"]
         if masks is not None:
@@ -305,7 +302,7 @@ def _run_model(config: dict[str, Any], spec: RunSpec, model_dir: str | None) -> 
 
     device = stage_device(config, "encode")
     model = (_load_base(config, spec, device) if model_dir is None
-             else load_trained(model_dir, device, trust_remote_code=remote_code(config, spec)))
+             else load_trained(model_dir, device, trust_remote_code=trusts_remote_code(config, spec.model)))
     model.max_seq_length = config["evaluation"]["max_seq_length"]
     return model
 
@@ -374,11 +371,11 @@ def _encode(config: dict[str, Any], run_id: str, model_dir: str | None, out_dir:
     with atomic_output(out / "eval.npy") as tmp:
         np.save(tmp, matrix)
     _texts_out(out / "eval_texts.parquet", texts)
+    record = matrix_record(out / "eval.npy")
     write_json(out / "meta.json", provenance(config, run=run_id, seed=spec.seed, n_eval_texts=len(texts),
                                              dim=int(matrix.shape[1]), max_seq_length=ev["max_seq_length"],
                                              model_revision=model_revision(config, spec) if model_dir is None else None,
-                                             eval_sha256=file_sha256(out / "eval.npy"),
-                                             artifacts={"eval.npy": matrix_record(out / "eval.npy")},
+                                             eval_sha256=record["sha256"], artifacts={"eval.npy": record},
                                              forward_seconds=forward_seconds(), **device_report(str(model.device))))
 
 

@@ -415,7 +415,7 @@ def build_trainer(
         warmup_steps=training["warmup_ratio"],  # a float < 1 is a ratio of max_steps (transformers 5)
         # linear decay to 0 by default; constant_with_warmup keeps the rate, so that a flat loss at the
         # end is convergence (convergence.plateau_check), not a learning rate annealed to zero
-        lr_scheduler_type=training.get("lr_scheduler", "linear"),
+        lr_scheduler_type=lr_scheduler(training),
         seed=seed,
         data_seed=seed,
         logging_steps=1,
@@ -438,6 +438,11 @@ def build_trainer(
                                                                  checkpoint_callback(training.get("checkpoint_minutes"))]
     )
     return trainer
+
+
+def lr_scheduler(training: dict[str, Any]) -> str:
+    """The learning-rate schedule after warmup: ``training.lr_scheduler``, absent = linear decay to 0."""
+    return training.get("lr_scheduler", "linear")
 
 
 def one_device(args: Any) -> None:

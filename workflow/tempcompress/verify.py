@@ -23,10 +23,6 @@ import pandas as pd
 
 from .artifacts import ArtifactError, load_matrix
 
-# The stage whose rerun recomputes each kind of artifact (what `snakemake` reruns once it is deleted)
-PRODUCER = {"eval.npy": "encode", "eval_texts.parquet": "encode", "meta.json": "encode or train",
-            "fit.npy": "encode_sample", "idsample.npy": "encode_sample", "loss.csv": "train", "model": "train"}
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -95,8 +91,8 @@ def _checks(results: Path) -> Iterator[tuple[Path, Callable[[Path], None], str]]
     trained run its model, loss curve and meta.json."""
     for run in _runs(results):
         emb = results / "embeddings" / run
-        for name in ("eval.npy", "fit.npy", "idsample.npy"):
-            yield emb / name, load_matrix, PRODUCER[name]
+        for name, stage in (("eval.npy", "encode"), ("fit.npy", "encode_sample"), ("idsample.npy", "encode_sample")):
+            yield emb / name, load_matrix, stage
         yield emb / "eval_texts.parquet", _eval_texts, "encode"
         for meta in ("meta.json", "fit.meta.json", "idsample.meta.json"):
             yield emb / meta, _json, "encode or encode_sample"
