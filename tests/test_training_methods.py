@@ -292,6 +292,27 @@ def test_reinit_top_layers_changes_exactly_the_top_layers(minilm) -> None:
     assert all(torch.equal(again[k], new[k]) for k in new)  # seeded
 
 
+def test_keep_layers_keeps_the_bottom_layers_and_the_saved_model_loads_at_that_depth(minilm, tmp_path) -> None:
+    from sentence_transformers import SentenceTransformer
+    from tempcompress.models import encoder_layers, load_model
+
+    short = load_model(MINILM, device="cpu", keep_layers=2, reinit_top_layers=1, seed=0)
+    assert len(encoder_layers(short)) == 2 and short[0].auto_model.config.num_hidden_layers == 2
+    ref, new = minilm.state_dict(), short.state_dict()
+    assert not any(".encoder.layer.2." in k for k in new)  # the upper layers are gone
+    layer0 = [k for k in ref if ".encoder.layer.0." in k]
+    assert layer0 and all(torch.equal(new[k], ref[k]) for k in layer0)  # the bottom layer kept as trained
+    assert not torch.equal(new["0.model.encoder.layer.1.attention.self.query.weight"],
+                           ref["0.model.encoder.layer.1.attention.self.query.weight"])  # then re-initialised
+    short.save(str(tmp_path / "m"))
+    again = SentenceTransformer(str(tmp_path / "m"), device="cpu")
+    assert len(encoder_layers(again)) == 2
+    text = ["a sentence to encode"]
+    assert np.allclose(again.encode(text), short.encode(text), atol=1e-6)
+    with pytest.raises(ValueError, match="keep_layers=7: the model has 6 encoder layers"):
+        load_model(MINILM, device="cpu", keep_layers=7)
+
+
 def test_the_reinit_control_is_reachable_from_the_config(tiny_raw) -> None:
     from tempcompress.stages import _load_base
 

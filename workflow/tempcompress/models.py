@@ -140,12 +140,14 @@ def device_report(device: str) -> dict[str, Any]:
 
 
 def load_model(source: str, *, revision: str | None = None, device: str | None = None,
-               reinit_top_layers: int = 0, seed: int = 0, trust_remote_code: bool = False) -> Any:
+               keep_layers: int | None = None, reinit_top_layers: int = 0, seed: int = 0,
+               trust_remote_code: bool = False) -> Any:
     """A SentenceTransformer from ``package:<module>``, ``path:<dir>`` or ``hub:<org/name>``.
 
     Hub ids go through sentence-transformers' own hub loading (honouring HF_HOME,
     HF_HUB_OFFLINE and a pre-filled cache), so cluster users load real hub models.
-    ``reinit_top_layers`` re-initialises the top encoder layers (a from-scratch control).
+    ``keep_layers`` keeps only the bottom encoder layers (a shallower start, cheaper per step);
+    ``reinit_top_layers`` then re-initialises the top encoder layers (a from-scratch control).
     ``trust_remote_code`` lets a model run the Python code its repository ships (the model
     entry's ``trust_remote_code`` key, off unless the config says so).
     """
@@ -167,6 +169,8 @@ def load_model(source: str, *, revision: str | None = None, device: str | None =
     else:
         model = _remote_code_checked(source, lambda: SentenceTransformer(
             str(resolve_model_dir(source)), device=device, trust_remote_code=trust_remote_code))
+    if keep_layers is not None:
+        keep_bottom_layers(model, keep_layers)
     if reinit_top_layers:
         reinit_layers(model, reinit_top_layers, seed)
     return model
@@ -207,18 +211,40 @@ def load_trained(model_dir: str | Path, device: str | None = None, trust_remote_
         str(model_dir), device=device or pick_device(), trust_remote_code=trust_remote_code))
 
 
-def encoder_layers(model: Any) -> list[Any]:
-    """The transformer blocks of a sentence-transformers model (BERT-style encoders)."""
+def _layer_stack(model: Any) -> tuple[Any, str]:
+    """The module that holds a sentence-transformers model's transformer blocks, and the name of
+    its attribute that lists them (BERT-style, decoder-style and DistilBERT-style encoders)."""
     hf = model[0].auto_model
     for attr in ("encoder.layer", "layers", "transformer.layer"):
-        obj = hf
+        *path, name = attr.split(".")
+        owner = hf
         try:
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-            return list(obj)
+            for part in path:
+                owner = getattr(owner, part)
+            getattr(owner, name)
         except AttributeError:
             continue
+        return owner, name
     raise ValueError(f"cannot find the encoder layers of {type(hf).__name__}")
+
+
+def encoder_layers(model: Any) -> list[Any]:
+    """The transformer blocks of a sentence-transformers model."""
+    owner, name = _layer_stack(model)
+    return list(getattr(owner, name))
+
+
+def keep_bottom_layers(model: Any, n_keep: int) -> None:
+    """Drop every encoder layer above the bottom n_keep, in place, and record the new depth in
+    the model's config so that the saved model loads with the same depth."""
+    import torch
+
+    layers = encoder_layers(model)
+    if not 0 < n_keep <= len(layers):
+        raise ValueError(f"keep_layers={n_keep}: the model has {len(layers)} encoder layers")
+    owner, name = _layer_stack(model)
+    setattr(owner, name, torch.nn.ModuleList(layers[:n_keep]))
+    model[0].auto_model.config.num_hidden_layers = n_keep
 
 
 def reinit_layers(model: Any, n_top: int, seed: int) -> None:

@@ -156,12 +156,13 @@ def model_revision(config: dict[str, Any], spec: RunSpec) -> str | None:
 
 
 def _load_base(config: dict[str, Any], spec: RunSpec, device: str | None = None) -> Any:
-    """The run's starting model as configured (source, revision, re-initialised top layers)."""
+    """The run's starting model as configured (source, revision, kept and re-initialised layers)."""
     from .models import load_model
 
     mcfg = config["models"][spec.model]
     return load_model(mcfg["source"], revision=mcfg.get("revision"), device=device,
-                      reinit_top_layers=mcfg.get("reinit_top_layers", 0), seed=int(spec.seed),
+                      keep_layers=mcfg.get("keep_layers"), reinit_top_layers=mcfg.get("reinit_top_layers", 0),
+                      seed=int(spec.seed),
                       trust_remote_code=trusts_remote_code(config, spec.model))
 
 
