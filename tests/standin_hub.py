@@ -334,8 +334,8 @@ class HubHandler(BaseHTTPRequestHandler):
             return self._error(404, "EntryNotFound", f"no such endpoint: {self.path}")
         action, kind, repo, rest = route
         folder = self._repo(kind, repo)
-        if folder is None:
-            return self._error(404, "RepositoryNotFound", f"{kind} repository {repo} not found")
+        if folder is None:  # the hub answers 401 RepoNotFound, also for a private repo
+            return self._error(401, "RepoNotFound", "Repository not found")
         revision, _, sub = rest.partition("/")
         commit = self._commit(folder, revision)
         if commit is None:

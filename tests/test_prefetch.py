@@ -154,3 +154,38 @@ def test_the_paper_grid_pins_every_model_and_its_corpus_to_a_commit() -> None:
     for source in hub_corpora:
         revision = parse_hf_ref(source[3:])[1]
         assert revision and commit.match(revision), f"corpus {source} has no pinned revision"
+
+
+PREFETCH_ONE = """
+import json, sys
+sys.path.insert(0, {workflow!r})
+from tempcompress.hub import prefetch
+config = {{"models": {models!r}, "evaluation": {{"tasks": []}},
+          "training": {{"corpus": {corpus!r}, "max_documents": 12}}}}
+try:
+    prefetch(config, {manifest!r})
+    print("RESULT " + json.dumps("no error"))
+except Exception as exc:
+    print("RESULT " + json.dumps(f"{{type(exc).__name__}}: {{exc}}"))
+"""
+MINILM_REPO = "sentence-transformers/all-MiniLM-L6-v2"
+UNKNOWN = [  # (what the config names, what the error must name)
+    ({"models": {"m": {"source": "hub:nobody/no-such-model"}}}, ["nobody/no-such-model", "models.m"]),
+    ({"models": {"m": {"source": f"hub:{MINILM_REPO}", "revision": "0" * 40}}}, [MINILM_REPO, "0" * 40, "models.m"]),
+    ({"corpus": ["hf:nobody/no-such-corpus:en:train:text"]}, ["nobody/no-such-corpus", "training.corpus"]),
+    ({"corpus": [f"hf:{standin_hub.CORPUS_REPO}@{'1' * 40}:{standin_hub.CORPUS_CONFIG}:train:text"]},
+     [standin_hub.CORPUS_REPO, "1" * 40, "training.corpus"]),
+]
+
+
+def test_prefetch_names_an_unknown_model_or_corpus_and_a_revision_the_hub_does_not_have(hub_store, tmp_path) -> None:
+    """Against a real hub-protocol server: each unknown id or revision stops the prefetch with an
+    error that names it and the config key to fix, before any job runs."""
+    wf = str(ROOT / "workflow")
+    with standin_hub.serve(hub_store) as endpoint:
+        for i, (names, expected) in enumerate(UNKNOWN):
+            code = PREFETCH_ONE.format(workflow=wf, models=names.get("models", {}), corpus=names.get("corpus", []),
+                                       manifest=str(tmp_path / f"manifest-{i}.json"))
+            msg = _python(code, tmp_path / f"hf-{i}", endpoint, online=True)
+            assert msg.startswith("ConfigError") and all(e in msg for e in expected), (names, msg)
+            assert not (tmp_path / f"manifest-{i}.json").exists()

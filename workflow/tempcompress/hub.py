@@ -132,15 +132,18 @@ def prefetch(config: dict[str, Any], manifest: str | Path) -> dict[str, Any]:
     online = restore_submit_env()
     from huggingface_hub import snapshot_download
 
-    from .config import trusts_remote_code
+    from .config import ConfigError, trusts_remote_code
     from .models import load_model
     from .tasks import build_tasks
 
     t0 = time.time()
     out: dict[str, Any] = {"hf_home": os.environ.get("HF_HOME"), "online": online, "models": {}, "tasks": {}}
     for name, (repo, revision) in hub_models(config).items():
-        load_model(f"hub:{repo}", revision=revision, device="cpu",  # everything sentence-transformers reads
-                   trust_remote_code=trusts_remote_code(config, name))
+        try:
+            load_model(f"hub:{repo}", revision=revision, device="cpu",  # everything sentence-transformers reads
+                       trust_remote_code=trusts_remote_code(config, name))
+        except (ConfigError, OSError) as exc:
+            raise ConfigError(f"models.{name}: {unknown_on_hub('model', repo, revision, exc)}") from exc
         snap = Path(snapshot_download(repo, revision=revision, local_files_only=True))
         if revision is None:
             print(f"WARNING model '{name}' ({repo}) has no pinned revision; fetched {snap.name}. "
@@ -175,17 +178,41 @@ def prefetch_corpus(source: str, max_documents: int) -> dict[str, Any]:
     offline ``prepare_documents`` job reads (``data.corpus_sample_file``); what it fetched."""
     from huggingface_hub import HfApi
 
+    from .config import ConfigError
     from .data import materialise_hf_corpus, parse_hf_ref
 
     ref = source.partition(":")[2]
     name, revision, *_ = parse_hf_ref(ref)
-    commit = HfApi().dataset_info(name, revision=revision).sha
+    try:
+        commit = HfApi().dataset_info(name, revision=revision).sha
+    except OSError as exc:
+        raise ConfigError(f"training.corpus '{source}': {unknown_on_hub('dataset', name, revision, exc)}") from exc
     path, n = materialise_hf_corpus(ref, max_documents)
     if revision is None:
         print(f"WARNING corpus '{source}' has no pinned revision; sampled {name}@{commit}. "
               f"Pin it: hf:{name}@{commit}:{ref.split(':', 1)[1]}")
     print(f"corpus {source}: {n} documents from {name}@{commit} -> {path}")
     return {"revision": revision, "commit": commit, "documents": n, "file": str(path)}
+
+
+def unknown_on_hub(kind: str, repo: str, revision: str | None, exc: BaseException) -> str:
+    """What went wrong fetching a hub repo, in words that name it and its revision: an id the hub
+    does not know (or that needs a token), a revision it does not have, or the hub's own error."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    causes, c = [], exc
+    while c is not None and c not in causes:  # the whole chain: transformers wraps the hub's error
+        causes.append(c)
+        c = c.__cause__ or c.__context__
+    at = f"{repo}@{revision}" if revision else repo
+    if any(isinstance(c, RevisionNotFoundError) for c in causes):
+        return f"the hub has {kind} '{repo}' but no revision '{revision}': pin a commit, branch or tag that it has"
+    if any(isinstance(c, GatedRepoError) for c in causes):
+        return f"{kind} '{at}' is gated: accept its terms on the hub and log in (`hf auth login`) before the prefetch"
+    if any(isinstance(c, RepositoryNotFoundError) for c in causes):
+        return (f"the hub has no {kind} '{repo}' (or it is private: log in with `hf auth login`); "
+                "check the id's spelling")
+    return f"cannot fetch {kind} '{at}': {exc}"
 
 
 # ---- revisions offline ---------------------------------------------------------------------
