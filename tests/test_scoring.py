@@ -202,24 +202,38 @@ def test_hpd_names_the_student_method_and_simproj_the_projection(tiny_raw: dict)
         load_config(tiny_raw)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty"])
+DAMAGES = ["truncated", "empty", "another variant's entry", "a score edited", "no hash recorded"]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_broken_cached_result_is_quarantined_and_recomputed(cfg: dict, tmp_path: Path, damage: str,
                                                                capsys) -> None:
-    """A job killed while mteb wrote a result JSON leaves it truncated: the next score moves it
-    aside, says so, and recomputes it (no bare JSONDecodeError on every later score)."""
+    """A job killed while mteb wrote a result JSON leaves it truncated (and no recorded hash); an
+    entry copied from another variant, or edited, parses but does not match its hash.  The next
+    score moves it aside, says so, and recomputes it: never a bare JSONDecodeError on every later
+    score, never another variant's number."""
     import json
 
     emb = _encode_run(cfg, tmp_path / "emb")
     cache = tmp_path / "mteb"
     first = _by_variant(_score(cfg, emb, cache))
-    victim = sorted(cache.rglob("LeeSTS.json"))[0]
+    entries = sorted(cache.rglob("LeeSTS.json"))
+    victim, other = entries[0], entries[-1]
+    assert all(Path(str(e) + ".sha256").is_file() for e in entries)
     text = victim.read_text()
-    victim.write_text(text[: len(text) // 2] if damage == "truncated" else "")
+    stamp = victim.stat().st_mtime_ns
+    assert _by_variant(_score(cfg, emb, cache)) == first and victim.stat().st_mtime_ns == stamp  # read, not redone
+    damaged = {"truncated": text[: len(text) // 2], "empty": "", "another variant's entry": other.read_text(),
+               "a score edited": text.replace('"main_score": ', '"main_score": 0.0', 1), "no hash recorded": text}
+    assert damaged[damage] != text or damage == "no hash recorded"
+    victim.write_text(damaged[damage])
+    if damage == "no hash recorded":
+        Path(str(victim) + ".sha256").unlink()
     capsys.readouterr()
     assert _by_variant(_score(cfg, emb, cache)) == pytest.approx(first, abs=1e-6)
     assert json.loads(victim.read_text())["task_name"] == "LeeSTS"  # recomputed, whole again
     moved = list(victim.parent.glob("LeeSTS.json.corrupt-*"))
-    assert len(moved) == 1 and moved[0].read_text() == (text[: len(text) // 2] if damage == "truncated" else "")
+    assert len(moved) == 1 and moved[0].read_text() == damaged[damage]
     log = capsys.readouterr().out
     assert str(victim) in log and moved[0].name in log
 

@@ -31,7 +31,8 @@ def results(tiny_run, tmp_path_factory) -> Path:
     entries = sorted((src / "mteb").rglob(f"*{A}*/**/LeeSTS.json"))[:1]
     for f in entries:
         (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(f, dst / f.relative_to(src))
+        for part in (f, f.with_name(f.name + ".sha256")):  # the entry and its recorded hash
+            shutil.copy2(part, dst / part.relative_to(src))
     assert entries
     return dst
 
@@ -51,6 +52,7 @@ FAULTS_CSV = ["zero bytes", "deleted", "garbage", "replaced by an empty table"]
 WEIGHTS = [f"models/{A}/model/model.safetensors"]
 FAULTS_WEIGHTS = ["truncated", "zero bytes", "deleted"]
 ROWS = ([(a, f) for a in MATRICES for f in FAULTS_MATRIX] + [(a, f) for a in PARSED for f in FAULTS_PARSED]
+        + [("MTEB", "a score edited")]  # parses, but is not what mteb wrote: its recorded hash differs
         + [(a, f) for a in CSVS for f in FAULTS_CSV] + [(a, f) for a in WEIGHTS for f in FAULTS_WEIGHTS])
 
 
@@ -66,6 +68,8 @@ def _inject(path: Path, fault: str) -> None:
         path.write_bytes(b"\x00\xff not what was written \x13" * 4)
     elif fault == "replaced by another run's":
         path.write_bytes(Path(str(path).replace(A, B)).read_bytes())
+    elif fault == "a score edited":
+        path.write_text(data.decode().replace('"main_score": ', '"main_score": 0.0', 1))
     elif fault == "replaced by an empty table":
         path.write_text(data.decode().splitlines()[0] + "\n")
     elif fault == "NaN rows":

@@ -6,9 +6,11 @@
   evaluators score a variant without running a transformer.
 * ``score_variants`` evaluates every variant of a run in one pass: each task's data is
   loaded once and every variant is evaluated on it before the next task is loaded.
-* ``heal_result_cache`` moves unreadable mteb cache entries aside before mteb reads them
-  (mteb writes its result JSON in place: a job killed mid-write leaves a truncated file),
-  so that they are recomputed instead of failing every later score of the run.
+* ``heal_result_cache`` moves mteb cache entries aside before mteb reads them when they do not
+  parse or do not match the hash recorded beside them (``<Task>.json.sha256``, written once mteb
+  has written the entry), so that they are recomputed instead of failing every later score of
+  the run or passing as its result.  mteb writes its result JSON in place: a job killed mid-write
+  leaves a truncated file and no hash; an entry copied from elsewhere parses but mismatches.
 
 Prompts are not applied (the offline model has none); texts are the strings mteb's
 dataloaders hand to ``encode``.
@@ -134,9 +136,43 @@ def read_json(path: Path) -> Any:
     return json.loads(text)
 
 
+def hash_file(entry: Path) -> Path:
+    """Where the hash of a cached mteb result is recorded."""
+    return entry.with_name(entry.name + ".sha256")
+
+
+def record_hash(entry: Path) -> None:
+    """Record the hash of a result mteb has finished writing (atomically: a hash file is whole
+    or absent)."""
+    from .provenance import atomic_output, file_sha256
+
+    with atomic_output(hash_file(entry)) as tmp:
+        tmp.write_text(file_sha256(entry) + "\n")
+
+
+def check_hash(entry: Path) -> None:
+    """Raise unless a cached result matches the hash recorded when it was written."""
+    from .provenance import file_sha256
+
+    recorded = hash_file(entry)
+    if not recorded.is_file():
+        raise ValueError(f"no hash recorded beside it ({recorded.name}): mteb's write may not have finished")
+    if recorded.read_text().strip() != file_sha256(entry):
+        raise ValueError(f"its content does not match the hash recorded when it was written ({recorded.name})")
+
+
+def read_result(path: Path) -> Any:
+    """A cached mteb task result, checked against its recorded hash and parsed by mteb itself."""
+    from mteb.results import TaskResult
+
+    check_hash(path)
+    return TaskResult.from_disk(path)
+
+
 def quarantine_if_unreadable(path: Path, load: Callable[[Path], Any] = read_json) -> Path | None:
-    """Move a cache file aside when ``load`` cannot read it (truncated, zero bytes, invalid);
-    returns where it went (``<name>.corrupt-<timestamp>``), or None when it is readable or absent.
+    """Move a cache file aside when ``load`` cannot read it (truncated, zero bytes, invalid, or
+    not the content its hash records); returns where it went (``<name>.corrupt-<timestamp>``), or
+    None when it is readable or absent.  A recorded hash beside it is removed with it.
 
     The caller then recomputes the entry as if it had never been cached.  A warning names the
     file, its new name and the error, so that nothing is lost silently.
@@ -149,6 +185,7 @@ def quarantine_if_unreadable(path: Path, load: Callable[[Path], Any] = read_json
         return None
     except Exception as exc:  # noqa: BLE001  (whatever makes it unreadable, the entry is recomputed)
         error = f"{type(exc).__name__}: {exc}"
+    hash_file(path).unlink(missing_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     dest = path.with_name(f"{path.name}.corrupt-{stamp}")
     n = 1
@@ -161,18 +198,21 @@ def quarantine_if_unreadable(path: Path, load: Callable[[Path], Any] = read_json
     return dest
 
 
-def heal_result_cache(cache_dir: Path, meta: ModelMeta, task_names: list[str]) -> list[Path]:
-    """Quarantine the unreadable mteb cache files an evaluation of ``meta`` on these tasks would
-    read: each task's result JSON (checked with mteb's own loader), and the run settings and
-    model meta beside it.  Returns the quarantined files' new paths."""
+def result_paths(cache_dir: Path, meta: ModelMeta, task_names: list[str]) -> list[Path]:
+    """Where mteb keeps the result of ``meta`` on each task in the cache."""
     import mteb
-    from mteb.results import TaskResult
 
     cache = mteb.ResultCache(cache_path=cache_dir)
+    return [cache.get_task_result_path(task_name=name, model_name=meta) for name in task_names]
+
+
+def heal_result_cache(cache_dir: Path, meta: ModelMeta, task_names: list[str]) -> list[Path]:
+    """Quarantine the unreadable mteb cache files an evaluation of ``meta`` on these tasks would
+    read: each task's result JSON (checked against its recorded hash and with mteb's own loader),
+    and the run settings and model meta beside it.  Returns the quarantined files' new paths."""
     moved = []
-    for name in task_names:
-        result = cache.get_task_result_path(task_name=name, model_name=meta)
-        for path, load in ((result, TaskResult.from_disk), (result.parent / "run_settings.jsonl", read_json),
+    for result in result_paths(cache_dir, meta, task_names):
+        for path, load in ((result, read_result), (result.parent / "run_settings.jsonl", read_json),
                            (result.parent / "model_meta.json", read_json)):
             dest = quarantine_if_unreadable(path, load)
             if dest is not None:
@@ -183,8 +223,9 @@ def heal_result_cache(cache_dir: Path, meta: ModelMeta, task_names: list[str]) -
 def _evaluate(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None, batch_size: int) -> list[dict[str, Any]]:
     import mteb
 
+    names = [t.metadata.name for t in tasks]
     if cache_dir is not None:
-        heal_result_cache(cache_dir, encoder.mteb_model_meta, [t.metadata.name for t in tasks])
+        heal_result_cache(cache_dir, encoder.mteb_model_meta, names)
     cache = mteb.ResultCache(cache_path=cache_dir) if cache_dir is not None else None
     result = mteb.evaluate(
         encoder,
@@ -194,9 +235,19 @@ def _evaluate(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None, bat
         show_progress_bar=False,
         overwrite_strategy="only-missing",
     )
+    task_results = result.task_results
+    if cache_dir is not None:
+        # every entry is now whole (mteb wrote it, or read it after the heal): record its hash, and
+        # take the score as persisted (mteb rounds to 6 decimals on writing), so that a score read
+        # back from the cache after a kill is bit-identical to one computed in an unbroken run
+        task_results = []
+        for entry in result_paths(cache_dir, encoder.mteb_model_meta, names):
+            if not hash_file(entry).is_file():
+                record_hash(entry)
+            task_results.append(read_result(entry))
     by_name = {t.metadata.name: t for t in tasks}
     rows = []
-    for tr in result.task_results:
+    for tr in task_results:
         meta = by_name[tr.task_name].metadata
         rows.append({"task": tr.task_name, "task_type": meta.type, "metric": meta.main_score,
                      "score": float(tr.get_score())})

@@ -5,7 +5,8 @@
 Each problem names the file, what is wrong and the fix (delete the file: the next `snakemake`
 recomputes it and what read it).  Embedding matrices are checked against the hash, shape and
 dtype their meta.json records (``artifacts.load_matrix``); tables, loss curves, scores, ID
-estimates, mteb's cached results and JSON records must parse; a trained model's folder must hold
+estimates and JSON records must parse; mteb's cached results must also match the hash recorded
+when they were written; a trained model's folder must hold
 its config and readable weights.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import ArtifactError, load_matrix
+from .mteb_bridge import read_result
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,8 @@ def _checks(results: Path) -> Iterator[tuple[Path, Callable[[Path], None], str]]
     for f in sorted((results / "compressed").glob("*.npz")):
         yield f, lambda p: np.load(p).files, "compress"
     for f in sorted((results / "mteb").rglob("*.json")):
-        yield f, _json, "score (a broken mteb cache entry is also moved aside and recomputed by itself)"
+        yield (f, _json if f.name == "model_meta.json" else read_result,
+               "score (a broken mteb cache entry is also moved aside and recomputed by itself)")
 
 
 def _eval_texts(path: Path) -> None:
