@@ -93,11 +93,8 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
 
 def write_json(path: str | Path, record: dict[str, Any]) -> None:
     """Write JSON atomically (temp file + rename), so a killed job never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
 
 
 DIGEST_CACHE = Path(".snakemake") / "tempcompress" / "digests.json"
