@@ -25,7 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # collection fails if a test that uses a group's shared run is missing from it (FIXTURE_GROUPS).
 HEAVY_GROUPS = {
     "rehearsal": ("tests/test_rehearsal.py::",),
-    "tiny": ("tests/test_e2e.py::", "tests/test_two_models.py::", "tests/test_verify.py::",
+    "tiny": ("tests/test_e2e.py::", "tests/test_two_models.py::", "tests/test_verify.py::", "tests/test_kill.py::",
              "tests/test_growing.py::test_an_edit_reruns_only_what_depends_on_it"),
     "reliability": ("tests/test_reliability.py::test_killed_training_resumes_from_its_checkpoint",
                     "tests/test_reliability.py::test_diverged_runs_are_named_skipped_and_marked_missing"),
