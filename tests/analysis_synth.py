@@ -47,13 +47,14 @@ def _tau_effect(spec) -> float:
 
 def write_run_files(config: dict, root: Path, noise: float = 0.01, id_noise: float = 0.3,
                     trend: float = 1.0, seed: int = 0, id_samples: bool = True, within_tau: float = 0.0,
-                    lossless_gap: float = 0.0) -> dict[str, list[str]]:
+                    lossless_gap: float = 0.0, method_gain: dict[str, float] | None = None) -> dict[str, list[str]]:
     """Per-run scores / ID / loss CSVs under ``root``; returns the path lists aggregate() takes.
 
     ``within_tau`` > 0: each run gets an ID offset 2u, u ~ N(0, 1), that lowers its compressed scores
     by ``within_tau`` · u (0: ID varies within τ by ``id_noise`` only and predicts nothing there).  A quantizer
     scored at the native dim 384 other than binarization scores the float score + ``lossless_gap``
-    (clustering only)."""
+    (clustering only).  ``method_gain`` adds a constant to every compressed score of a method
+    (e.g. {"hpd": 0.03}: the student scores 0.03 above the others, at every dim and task)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     paths: dict[str, list[str]] = {"scores": [], "ids": [], "losses": []}
@@ -76,7 +77,7 @@ def write_run_files(config: dict, root: Path, noise: float = 0.01, id_noise: flo
                     keep = 1 - (0.3 if dim == "16" else 0.1 if dim == "64" else 0.02) * (1 - 0.3 * trend * (lt + 2))
                     if spec.kind == "matryoshka":
                         keep = min(1.0, keep + 0.1)
-                    score = full * keep + rng.normal(0, noise) - within_tau * u
+                    score = full * keep + rng.normal(0, noise) - within_tau * u + (method_gain or {}).get(method, 0.0)
                     if method in ("int8", "float16") and dim == "384":
                         score = full + (lossless_gap if ttype == "Clustering" else 0.0)
                     rows.append({"run": run, "method": method, "dim": dim, "task": task, "task_type": ttype,

@@ -206,6 +206,7 @@ def test_findings_on_a_run_with_the_paper_effects(two_models, tmp_path) -> None:
     md = (tmp_path / "findings.md").read_text()
     for claim in range(1, 8):
         assert f"## Claim {claim}:" in md
+    assert "- Claim 8: HPD" in md.split("## Not testable on this run")[1]  # no hpd among the methods
     for section in ("## Verdict per claim (primary test only)", "## The primary tests and why",
                     "## Noise floor", "## Power: seeds the primary test would need", "### Sensitivity analyses"):
         assert section in md
@@ -221,6 +222,7 @@ def test_findings_with_one_seed_are_inconclusive(one_seed) -> None:
     assert len(seeded) and (seeded["verdict"] == "inconclusive").all()
     assert seeded["note"].str.contains("n too small|no other seed to choose").all()
     assert 6 not in set(t["claim"])  # no dropout variant: claim 6 not testable
+    assert 8 not in set(t["claim"])  # hpd but no pca: claim 8's primary test, and so the claim, not testable
     assert set(t[t.claim == 1]["sample"]) == {"all"}  # no `sample` column in the ID table
 
 
@@ -439,3 +441,24 @@ def test_forecast_baseline_knows_tau_and_every_mae_has_an_interval(tmp_path) -> 
                                     "forecast_dims": str(tmp_path / "forecast_dims.csv")}))
     assert text.index("leave-one-tau-out") < text.index("leave-one-run-out")
     assert f"| {D_TAU} |" in text and "| mle |" in text and "best estimator" not in text
+
+
+@pytest.mark.parametrize("gain,expected", [(0.03, "reproduced"), (0.0, "inconclusive"), (-0.03, "contradicted")])
+def test_claim_8_hpd_against_pca_at_the_smallest_dim_has_the_known_answer(tmp_path, gain: float,
+                                                                          expected: str) -> None:
+    """The student scores ``gain`` above every other method of the same run: the primary test (STS,
+    hpd minus pca at the smallest dim, paired within run, seeds the replicate) finds that gain."""
+    cfg = synth_config(models=("m1",))
+    cfg["variants"] = {"crop": cfg["variants"]["crop"]}
+    cfg["compression"]["methods"] = ["truncation", "pca", "hpd"]
+    t = _findings(tmp_path, cfg, noise=0.004, method_gain={"hpd": gain})
+    prim = t[(t.claim == 8) & (t.role == "primary")]
+    assert len(prim) == 1 and prim["verdict"].iloc[0] == expected, prim.to_dict("records")
+    row = prim.iloc[0]
+    assert row["dim"] == "16" and row["method"] == "hpd vs pca" and row["subject"] == "STS"
+    assert row["n"] == 3 and row["n_unit"] == "seeds"  # 3 seeds, not the 3 x 3 trained runs
+    assert row["effect"] == pytest.approx(gain, abs=0.006)
+    sens = t[(t.claim == 8) & (t.role == "sensitivity")]
+    assert set(zip(sens["method"], sens["subject"], strict=True)) == {
+        ("hpd vs truncation", "STS"), ("hpd vs pca", "Retrieval"), ("hpd vs truncation", "Retrieval")}
+

@@ -69,6 +69,7 @@ CLAIMS = {
     5: "Temperature aggregation beats the best single τ on the trade-off between full-size and compressed score",
     6: "Cropping beats dropout at equal τ (full-size score)",
     7: "High τ is not worse than Matryoshka training at the smallest dims (non-inferiority)",
+    8: "HPD's distilled student beats PCA and truncation of the same encoder at the same small dim (STS, retrieval)",
 }
 NONINF_MARGIN = 0.01  # claim 7: main-score units
 COLUMNS = ["claim", "claim_text", "role", "model", "variant", "subject", "sample", "method", "dim", "statistic",
@@ -98,6 +99,9 @@ PRIMARY_WHY = {
        "the replicate), hierarchical bootstrap.",
     7: "truncated score at the smallest dim of the crop run at the highest τ minus the Matryoshka run of the "
        "same seed, non-inferiority at the margin max(configured margin, multiple × noise floor).",
+    8: "STS score at the smallest dim that both methods were scored at, hpd minus pca of the same run, averaged "
+       "over the trained runs of each seed (the seed is the replicate: the runs of one seed share its draw), "
+       "hierarchical bootstrap; against truncation and on retrieval as sensitivity rows.",
 }
 
 
@@ -588,6 +592,44 @@ def primary_matryoshka(scores: pd.DataFrame, dev: dict, st: dict[str, Any], floo
     return rows
 
 
+def _method_contrast(s: pd.DataFrame, dev: dict, method: str, versus: str, dim: str,
+                     tasks: set[str]) -> np.ndarray:
+    """Per-seed contrast (1 + item replicates, seeds) of two compression methods of the same runs at
+    one dim on ``tasks``: method minus versus within each trained run, averaged over a seed's runs."""
+    meta_a, m_a = run_matrix(s, dev, method, "score", dim=dim, tasks=tasks)
+    meta_b, m_b = run_matrix(s, dev, versus, "score", dim=dim, tasks=tasks)
+    col_b = {run: j for j, run in enumerate(meta_b["run"])}
+    pairs = [(i, col_b[run]) for i, (run, kind) in enumerate(zip(meta_a["run"], meta_a["kind"], strict=True))
+             if run in col_b and kind != "base"]  # the base model has no seed of its own
+    if not pairs:
+        return np.zeros((m_a.shape[0], 0))
+    ia, ib = (np.array(x) for x in zip(*pairs, strict=True))
+    diff, seeds = m_a[:, ia] - m_b[:, ib], meta_a["seed"].to_numpy()[ia]
+    return np.column_stack([diff[:, seeds == sd].mean(axis=1) for sd in sorted(set(seeds), key=str)])
+
+
+def primary_hpd(scores: pd.DataFrame, dev: dict, st: dict[str, Any], floor: pd.DataFrame | None = None,
+                versus: str = "pca", task_type: str = "STS", role: str = PRIMARY) -> list[dict[str, Any]]:
+    """Claim 8: HPD's student minus another compression of the same runs, at the smallest dim both
+    were scored at, on one task type; paired within run, the seed the replicate."""
+    rows = []
+    for model, s in scores.groupby("model"):
+        dims = [set(s.loc[s["method"] == m, "dim_num"].dropna()) for m in ("hpd", versus)]
+        shared = sorted(dims[0] & dims[1])
+        tasks = set(s.loc[s["task_type"] == task_type, "task"])
+        if not shared or not tasks:
+            continue
+        dim = str(shared[0]).removesuffix(".0")
+        c = _method_contrast(s, dev, "hpd", versus, dim, tasks)
+        if c.shape[1] == 0:
+            continue
+        hc = hierarchical_contrast(c, st["n_boot"], st["seed"])
+        rows.append(_contrast_row(8, model, hc, f"{task_type} score at dim {dim}, hpd minus {versus} of the same run",
+                                  +1, role=role, method=f"hpd vs {versus}", dim=dim, subject=task_type,
+                                  floor=type_floor(floor, model, task_type, st)))
+    return rows
+
+
 def _within_margin_or_unresolvable(row: dict[str, Any], st: dict[str, Any], floor: float) -> dict[str, Any]:
     """A claim-7 row, made inconclusive (saying why) where the noise floor exceeds the margin."""
     if unresolvable_margin(st, floor):
@@ -833,13 +875,16 @@ def findings_table(scores: pd.DataFrame, ids: pd.DataFrame, items_reps: pd.DataF
     rows = primary_id_falls(ids, st) + primary_retention_rises(scores, dev, st, floor=floor) \
         + primary_id_predicts_retention(scores, ids, st) + primary_tradeoff(scores, dev, st, floor=floor) \
         + primary_aggregation(scores, dev, st, floor=floor) + primary_crop_vs_dropout(scores, dev, st, floor=floor) \
-        + primary_matryoshka(scores, dev, st, floor)
+        + primary_matryoshka(scores, dev, st, floor) + primary_hpd(scores, dev, st, floor)
     primary_keys = {(r["claim"], r["model"], r.get("variant", ""), r.get("subject", ""), r.get("sample", ""),
                      r.get("method", ""), r.get("dim", "")) for r in rows}
     sens = claim_id_falls(ids) + claim_retention_rises(scores) + stratified_sensitivity(scores, ids, st) \
         + partial_id_effect(scores, ids, st) + across_family_forecast(scores, ids, st) \
         + claim_task_type_tradeoff(scores) + claim_crop_vs_dropout(scores) \
         + claim_matryoshka(scores, st, floor)
+    hpd_models = {r["model"] for r in rows if r["claim"] == 8}  # claim 8's other rows only beside its primary
+    sens += [r for versus, ttype in (("truncation", "STS"), ("pca", "Retrieval"), ("truncation", "Retrieval"))
+             for r in primary_hpd(scores, dev, st, floor, versus, ttype, SENSITIVITY) if r["model"] in hpd_models]
     for method in ("truncation", "binarization"):
         aggs = sorted(set(scores.loc[scores["kind"].isin(["multi_temperature", "soup"]), "variant"]))
         for agg in aggs:
