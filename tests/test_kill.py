@@ -1,7 +1,8 @@
 """A `snakemake` killed (SIGKILL, the whole process group) while a score job writes mteb's cache,
-a second `snakemake` started in the same folder meanwhile, and the stale lock the killed one
-leaves: each stops with Snakemake's lock message, and after `--unlock` the next run ends with
-scores bit-identical to those of the unbroken tiny run, reusing what the killed job had cached."""
+a second `snakemake` started in the same folder while the first is held mid-job (SIGSTOP), and
+the stale lock the killed one leaves: each stops with Snakemake's lock message, and after
+`--unlock` the next run ends with scores bit-identical to those of the unbroken tiny run, reusing
+what the killed job had cached."""
 
 from __future__ import annotations
 
@@ -54,8 +55,9 @@ def test_a_score_killed_mid_cache_resumes_to_the_same_scores_and_the_lock_says_w
     shutil.rmtree(mteb_dir)  # the score recomputes every entry of the run
     for suffix in ("", ".meta.json"):
         (work / (target + suffix)).unlink()
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(work), "--cores", "1",
-           "--configfile", TINY, target]
+    # targets before --configfile, which takes every argument after it
+    cmd = [sys.executable, "-m", "snakemake", target, "-s", str(ROOT / "Snakefile"), "-d", str(work), "--cores", "1",
+           "--configfile", TINY]
     first = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     try:
@@ -64,16 +66,17 @@ def test_a_score_killed_mid_cache_resumes_to_the_same_scores_and_the_lock_says_w
             assert first.poll() is None, "the score job ended before it could be killed"
             assert time.time() < deadline, "no mteb result was written in 15 minutes"
             time.sleep(0.05)
-        assert _locked(snakemake("--cores", "1", "--configfile", TINY, target, cwd=work))
+        os.killpg(first.pid, signal.SIGSTOP)  # held mid-job: alive, its lock on the folder taken
+        assert _locked(snakemake(target, "--cores", "1", "--configfile", TINY, cwd=work))
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     kept = _entries(mteb_dir)
     assert not (work / target).exists()  # no half-written score table
-    stale = snakemake("--cores", "1", "--configfile", TINY, target, cwd=work)
+    stale = snakemake(target, "--cores", "1", "--configfile", TINY, cwd=work)
     assert _locked(stale) and "--unlock" in stale.stdout + stale.stderr  # Snakemake names the fix
     assert snakemake("--unlock", "--configfile", TINY, cwd=work).returncode == 0
-    done = snakemake("--cores", "2", "--configfile", TINY, "--rerun-incomplete", target, cwd=work)
+    done = snakemake(target, "--cores", "2", "--rerun-incomplete", "--configfile", TINY, cwd=work)
     assert done.returncode == 0, done.stderr[-4000:]
     resumed, unbroken = pd.read_csv(work / target), pd.read_csv(Path(tiny_run) / target)
     pd.testing.assert_frame_equal(resumed, unbroken, check_exact=True)  # bit-identical scores
