@@ -36,12 +36,16 @@ class HashEncoder:
         return np.asarray(rows, dtype=np.float32)
 
 
-@pytest.fixture
-def cfg(tiny_raw: dict) -> dict:
+def _small(tiny_raw: dict) -> dict:
     raw = dict(tiny_raw)
     raw["evaluation"] = {**tiny_raw["evaluation"], "max_documents": 30, "experiments": 2, "samples_per_label": 3}
     raw["compression"] = {"methods": ["truncation", "binarization", "int8"], "dims": [8], "fit_size": 20}
     return load_config(raw)
+
+
+@pytest.fixture
+def cfg(tiny_raw: dict) -> dict:
+    return _small(tiny_raw)
 
 
 def _encode_run(cfg: dict, out: Path, scale: np.ndarray | None = None) -> Path:
@@ -205,18 +209,30 @@ def test_hpd_names_the_student_method_and_simproj_the_projection(tiny_raw: dict)
 DAMAGES = ["truncated", "empty", "another variant's entry", "a score edited", "no hash recorded"]
 
 
+@pytest.fixture(scope="module")
+def scored_once(tmp_path_factory) -> tuple[dict, Path, Path, dict]:
+    """(config, embeddings folder, mteb cache, scores) of one run scored once into its cache."""
+    from conftest import TINY, read_yaml
+
+    cfg, root = _small(read_yaml(Path(TINY))), tmp_path_factory.mktemp("scored")
+    emb = _encode_run(cfg, root / "emb")
+    return cfg, emb, root / "mteb", _by_variant(_score(cfg, emb, root / "mteb"))
+
+
 @pytest.mark.parametrize("damage", DAMAGES)
-def test_a_broken_cached_result_is_quarantined_and_recomputed(cfg: dict, tmp_path: Path, damage: str,
+def test_a_broken_cached_result_is_quarantined_and_recomputed(scored_once, tmp_path: Path, damage: str,
                                                                capsys) -> None:
     """A job killed while mteb wrote a result JSON leaves it truncated (and no recorded hash); an
     entry copied from another variant, or edited, parses but does not match its hash.  The next
     score moves it aside, says so, and recomputes it: never a bare JSONDecodeError on every later
     score, never another variant's number."""
     import json
+    import shutil
 
-    emb = _encode_run(cfg, tmp_path / "emb")
-    cache = tmp_path / "mteb"
-    first = _by_variant(_score(cfg, emb, cache))
+    cfg, scored_emb, scored_cache, first = scored_once
+    emb, cache = tmp_path / "emb", tmp_path / "mteb"
+    shutil.copytree(scored_emb, emb)
+    shutil.copytree(scored_cache, cache)
     entries = sorted(cache.rglob("LeeSTS.json"))
     victim, other = entries[0], entries[-1]
     assert all(Path(str(e) + ".sha256").is_file() for e in entries)
