@@ -265,3 +265,35 @@ def test_quarantine_leaves_readable_files_and_takes_broken_lines(tmp_path: Path)
     moved = quarantine_if_unreadable(bad)
     assert moved is not None and not bad.exists() and moved.name.startswith("b.jsonl.corrupt-")
     assert quarantine_if_unreadable(tmp_path / "absent.json") is None
+
+
+def test_an_entry_mteb_rewrites_during_a_score_gets_its_new_hash(scored_once, tmp_path: Path, monkeypatch) -> None:
+    """mteb may rewrite a cached entry it has read (only-missing: a split it lacked): the hash
+    recorded before must not then refuse the entry mteb itself just wrote."""
+    import json
+    import shutil
+
+    import mteb
+    from tempcompress.mteb_bridge import result_paths
+
+    cfg, scored_emb, scored_cache, first = scored_once
+    emb, cache = tmp_path / "emb", tmp_path / "mteb"
+    shutil.copytree(scored_emb, emb)
+    shutil.copytree(scored_cache, cache)
+    victim = sorted(cache.rglob("LeeSTS.json"))[0]
+    real = mteb.evaluate
+
+    def evaluate_then_rewrite(encoder, tasks, **kwargs):
+        out = real(encoder, tasks, **kwargs)
+        if victim in result_paths(cache, encoder.mteb_model_meta, [t.metadata.name for t in tasks]):
+            data = json.loads(victim.read_text())
+            victim.write_text(json.dumps(data, indent=1))  # the same result, other bytes
+        return out
+
+    monkeypatch.setattr(mteb, "evaluate", evaluate_then_rewrite)
+    stamp = victim.stat().st_mtime_ns
+    assert _by_variant(_score(cfg, emb, cache)) == first
+    assert victim.stat().st_mtime_ns != stamp  # rewritten during the score
+    monkeypatch.setattr(mteb, "evaluate", real)
+    assert _by_variant(_score(cfg, emb, cache)) == first
+    assert not list(cache.rglob("*.corrupt-*"))  # its new hash was recorded: nothing refused

@@ -224,8 +224,11 @@ def _evaluate(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None, bat
     import mteb
 
     names = [t.metadata.name for t in tasks]
+    written_before: dict[Path, int | None] = {}
     if cache_dir is not None:
         heal_result_cache(cache_dir, encoder.mteb_model_meta, names)
+        written_before = {e: e.stat().st_mtime_ns if e.is_file() else None
+                          for e in result_paths(cache_dir, encoder.mteb_model_meta, names)}
     cache = mteb.ResultCache(cache_path=cache_dir) if cache_dir is not None else None
     result = mteb.evaluate(
         encoder,
@@ -237,12 +240,12 @@ def _evaluate(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None, bat
     )
     task_results = result.task_results
     if cache_dir is not None:
-        # every entry is now whole (mteb wrote it, or read it after the heal): record its hash, and
-        # take the score as persisted (mteb rounds to 6 decimals on writing), so that a score read
-        # back from the cache after a kill is bit-identical to one computed in an unbroken run
+        # every entry is now whole: mteb read it after the heal, or (re)wrote it, and then its hash
+        # is recorded; the score is taken as persisted (mteb rounds to 6 decimals on writing), so
+        # that a score read back from the cache after a kill is bit-identical to an unbroken run's
         task_results = []
-        for entry in result_paths(cache_dir, encoder.mteb_model_meta, names):
-            if not hash_file(entry).is_file():
+        for entry, before in written_before.items():
+            if before != entry.stat().st_mtime_ns or not hash_file(entry).is_file():
                 record_hash(entry)
             task_results.append(read_result(entry))
     by_name = {t.metadata.name: t for t in tasks}
