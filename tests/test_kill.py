@@ -82,4 +82,6 @@ def test_a_score_killed_mid_cache_resumes_to_the_same_scores_and_the_lock_says_w
     pd.testing.assert_frame_equal(resumed, unbroken, check_exact=True)  # bit-identical scores
     reused = {p for p, t in kept.items() if p.is_file() and p.stat().st_mtime_ns == t}
     assert len(reused) >= len(kept) - 1, (len(reused), len(kept))  # at most the one being written is redone
-    assert len(list(mteb_dir.rglob("*.corrupt-*"))) <= 1
+    # a kill mid-write leaves at most the one variant being written (its result, run settings and
+    # model meta) half-written: moved aside and recomputed
+    assert len({p.parent for p in mteb_dir.rglob("*.corrupt-*")}) <= 1
