@@ -219,23 +219,32 @@ def scored_once(tmp_path_factory) -> tuple[dict, Path, Path, dict]:
     return cfg, emb, root / "mteb", _by_variant(_score(cfg, emb, root / "mteb"))
 
 
-@pytest.mark.parametrize("damage", DAMAGES)
-def test_a_broken_cached_result_is_quarantined_and_recomputed(scored_once, tmp_path: Path, damage: str,
-                                                               capsys) -> None:
-    """A job killed while mteb wrote a result JSON leaves it truncated (and no recorded hash); an
-    entry copied from another variant, or edited, parses but does not match its hash.  The next
-    score moves it aside, says so, and recomputes it: never a bare JSONDecodeError on every later
-    score, never another variant's number."""
-    import json
+@pytest.fixture
+def scored_copy(scored_once, tmp_path: Path) -> tuple[dict, Path, Path, dict]:
+    """A test's own copy of the run scored once: (config, embeddings folder, mteb cache, scores)."""
     import shutil
 
     cfg, scored_emb, scored_cache, first = scored_once
     emb, cache = tmp_path / "emb", tmp_path / "mteb"
     shutil.copytree(scored_emb, emb)
     shutil.copytree(scored_cache, cache)
+    return cfg, emb, cache, first
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_broken_cached_result_is_quarantined_and_recomputed(scored_copy, damage: str, capsys) -> None:
+    """A job killed while mteb wrote a result JSON leaves it truncated (and no recorded hash); an
+    entry copied from another variant, or edited, parses but does not match its hash.  The next
+    score moves it aside, says so, and recomputes it: never a bare JSONDecodeError on every later
+    score, never another variant's number."""
+    import json
+
+    from tempcompress.mteb_bridge import hash_file
+
+    cfg, emb, cache, first = scored_copy
     entries = sorted(cache.rglob("LeeSTS.json"))
     victim, other = entries[0], entries[-1]
-    assert all(Path(str(e) + ".sha256").is_file() for e in entries)
+    assert all(hash_file(e).is_file() for e in entries)
     text = victim.read_text()
     if damage == DAMAGES[0]:  # once: a whole entry is read back, not recomputed
         stamp = victim.stat().st_mtime_ns
@@ -245,7 +254,7 @@ def test_a_broken_cached_result_is_quarantined_and_recomputed(scored_once, tmp_p
     assert damaged[damage] != text or damage == "no hash recorded"
     victim.write_text(damaged[damage])
     if damage == "no hash recorded":
-        Path(str(victim) + ".sha256").unlink()
+        hash_file(victim).unlink()
     capsys.readouterr()
     assert _by_variant(_score(cfg, emb, cache)) == pytest.approx(first, abs=1e-6)
     assert json.loads(victim.read_text())["task_name"] == "LeeSTS"  # recomputed, whole again
@@ -267,19 +276,15 @@ def test_quarantine_leaves_readable_files_and_takes_broken_lines(tmp_path: Path)
     assert quarantine_if_unreadable(tmp_path / "absent.json") is None
 
 
-def test_an_entry_mteb_rewrites_during_a_score_gets_its_new_hash(scored_once, tmp_path: Path, monkeypatch) -> None:
+def test_an_entry_mteb_rewrites_during_a_score_gets_its_new_hash(scored_copy, monkeypatch) -> None:
     """mteb may rewrite a cached entry it has read (only-missing: a split it lacked): the hash
     recorded before must not then refuse the entry mteb itself just wrote."""
     import json
-    import shutil
 
     import mteb
     from tempcompress.mteb_bridge import result_paths
 
-    cfg, scored_emb, scored_cache, first = scored_once
-    emb, cache = tmp_path / "emb", tmp_path / "mteb"
-    shutil.copytree(scored_emb, emb)
-    shutil.copytree(scored_cache, cache)
+    cfg, emb, cache, first = scored_copy
     victim = sorted(cache.rglob("LeeSTS.json"))[0]
     real = mteb.evaluate
 

@@ -239,10 +239,10 @@ def keep_bottom_layers(model: Any, n_keep: int) -> None:
     the model's config so that the saved model loads with the same depth."""
     import torch
 
-    layers = encoder_layers(model)
+    owner, name = _layer_stack(model)
+    layers = list(getattr(owner, name))
     if not 0 < n_keep <= len(layers):
         raise ValueError(f"keep_layers={n_keep}: the model has {len(layers)} encoder layers")
-    owner, name = _layer_stack(model)
     setattr(owner, name, torch.nn.ModuleList(layers[:n_keep]))
     model[0].auto_model.config.num_hidden_layers = n_keep
 

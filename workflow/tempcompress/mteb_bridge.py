@@ -240,14 +240,17 @@ def _evaluate(encoder: AbsEncoder, tasks: list[Any], cache_dir: Path | None, bat
     )
     task_results = result.task_results
     if cache_dir is not None:
-        # every entry is now whole: mteb read it after the heal, or (re)wrote it, and then its hash
-        # is recorded; the score is taken as persisted (mteb rounds to 6 decimals on writing), so
-        # that a score read back from the cache after a kill is bit-identical to an unbroken run's
+        # every entry is now whole: the heal checked it against its hash and mteb read it, or mteb
+        # (re)wrote it, and then its hash is recorded; the score is taken as persisted (mteb rounds
+        # to 6 decimals on writing), so that a score read back from the cache after a kill is
+        # bit-identical to an unbroken run's
+        from mteb.results import TaskResult
+
         task_results = []
         for entry, before in written_before.items():
             if before != entry.stat().st_mtime_ns or not hash_file(entry).is_file():
                 record_hash(entry)
-            task_results.append(read_result(entry))
+            task_results.append(TaskResult.from_disk(entry))
     by_name = {t.metadata.name: t for t in tasks}
     rows = []
     for tr in task_results:

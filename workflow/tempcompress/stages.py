@@ -162,8 +162,7 @@ def _load_base(config: dict[str, Any], spec: RunSpec, device: str | None = None)
     mcfg = config["models"][spec.model]
     return load_model(mcfg["source"], revision=mcfg.get("revision"), device=device,
                       keep_layers=mcfg.get("keep_layers"), reinit_top_layers=mcfg.get("reinit_top_layers", 0),
-                      seed=int(spec.seed),
-                      trust_remote_code=trusts_remote_code(config, spec.model))
+                      seed=int(spec.seed), trust_remote_code=trusts_remote_code(config, spec.model))
 
 
 def train(config: dict[str, Any], run_id: str, docs_path: str, model_out: str, loss_out: str, meta_out: str,
